@@ -1,0 +1,450 @@
+//! Command line: argv in; stdout, stderr and the exit code out.
+//!
+//! Input: the arguments and the working directory. Output: what each command prints and the exit code
+//! (0 ok, 1 gate failed, 2 unusable input or usage error). This module parses flags, calls the stages
+//! in order and prints; it holds no matching, diffing or formatting logic of its own beyond laying out
+//! a table, and it is the only place that turns problems into exit codes.
+
+use crate::diag::{Diagnostic, Severity};
+use crate::sigma::{Options, Placeholders, RuleKind, RuleSet, RuleStatus};
+use crate::telemetry::{Event, Value};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit code: everything ran and nothing was wrong.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the coverage gate failed.
+pub const EXIT_GATE: u8 = 1;
+/// Exit code: unusable input or a usage error (a diagnostic says where).
+pub const EXIT_INPUT: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "purplecov",
+    version,
+    about = "Replays atomic attack scenarios as sensor telemetry, evaluates Sigma detections on it and reports coverage"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Evaluate Sigma rules on recorded telemetry (JSON, JSONL, evtx-JSON, .evtx).
+    Eval(EvalArgs),
+    /// Check rule files and report every problem with file and line.
+    Lint(LintArgs),
+    /// Run the coverage job (scenarios x detections) with the repository's defaults.
+    Run(RunArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvalFormat {
+    Table,
+    Jsonl,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EngineArgs {
+    /// YAML file with values for `|expand` placeholders (`name: [value, ...]`).
+    #[arg(long, value_name = "FILE")]
+    pub placeholders: Option<PathBuf>,
+    /// Extra logsource mapping file (format: docs/logsources.md); may be repeated.
+    #[arg(long = "mapping", value_name = "FILE")]
+    pub mappings: Vec<PathBuf>,
+    /// Let every rule see every event, ignoring logsource routing.
+    #[arg(long)]
+    pub no_routing: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Rule files or folders; may be repeated.
+    #[arg(long = "rules", value_name = "PATH", required = true, num_args = 1..)]
+    pub rules: Vec<PathBuf>,
+    /// Telemetry files; may be repeated. Events are numbered across inputs in the order given.
+    #[arg(long = "input", value_name = "FILE", required = true, num_args = 1..)]
+    pub inputs: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: EvalFormat,
+    /// Worker threads (default: all cores). Output is the same whatever the count.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LintArgs {
+    /// Rule files or folders (default: detections/).
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Detection rule files or folders (default: detections/).
+    #[arg(long = "detections", value_name = "PATH")]
+    pub detections: Vec<PathBuf>,
+    /// Recorded telemetry to evaluate the detections on.
+    #[arg(long = "input", value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// Parses argv and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Eval(a) => eval(&a),
+        Command::Lint(a) => lint(&a),
+        Command::Run(a) => run(&a),
+    };
+    ExitCode::from(code)
+}
+
+fn print_diag(d: &Diagnostic) {
+    eprintln!("{d}");
+}
+
+fn options(e: &EngineArgs) -> Result<Options, Diagnostic> {
+    let mut opts = Options {
+        mappings: e.mappings.clone(),
+        routing: !e.no_routing,
+        ..Options::default()
+    };
+    if let Some(p) = &e.placeholders {
+        opts.placeholders = load_placeholders(p)?;
+    }
+    Ok(opts)
+}
+
+/// Reads a placeholder file: a YAML mapping of name to a value or a list of values.
+pub fn load_placeholders(p: &Path) -> Result<Placeholders, Diagnostic> {
+    let loc = crate::diag::Location::file(p);
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| Diagnostic::error(loc.clone(), format!("cannot read placeholders: {e}")))?;
+    let v: serde_norway::Value = serde_norway::from_str(&text)
+        .map_err(|e| Diagnostic::error(loc.clone(), format!("invalid YAML: {e}")))?;
+    let m = v.as_mapping().ok_or_else(|| {
+        Diagnostic::error(
+            loc.clone(),
+            "expected a mapping of placeholder name to values",
+        )
+    })?;
+    let text_of = |v: &serde_norway::Value| match v {
+        serde_norway::Value::String(s) => Some(s.clone()),
+        serde_norway::Value::Number(n) => Some(n.to_string()),
+        serde_norway::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let mut out = Placeholders::new();
+    for (k, v) in m {
+        let Some(name) = text_of(k) else { continue };
+        let name = name.trim_matches('%').to_string();
+        let values: Vec<String> = match v {
+            serde_norway::Value::Sequence(s) => s.iter().filter_map(text_of).collect(),
+            other => text_of(other).into_iter().collect(),
+        };
+        out.insert(name, values);
+    }
+    Ok(out)
+}
+
+fn eval(a: &EvalArgs) -> u8 {
+    let opts = match options(&a.engine) {
+        Ok(o) => o,
+        Err(d) => {
+            print_diag(&d);
+            return EXIT_INPUT;
+        }
+    };
+    if let Some(n) = a.threads {
+        // A global pool can only be set once; a failure means one exists already.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    let set = RuleSet::load(&a.rules, &opts);
+    let mut failed = false;
+    let mut warnings = 0;
+    for d in set.diagnostics() {
+        match d.severity {
+            Severity::Error => {
+                failed = true;
+                print_diag(d);
+            }
+            Severity::Warning => warnings += 1,
+        }
+    }
+    let mut events: Vec<Event> = Vec::new();
+    for (i, p) in a.inputs.iter().enumerate() {
+        let out = tmp_read_path(p, i);
+        for d in &out.diagnostics {
+            if d.severity == Severity::Error {
+                failed = true;
+            }
+            print_diag(d);
+        }
+        events.extend(out.events);
+    }
+    let hits = set.evaluate(&events);
+    let rules = set.rules();
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let res = match a.format {
+        EvalFormat::Jsonl => hits.iter().try_for_each(|h| {
+            let r = &rules[h.rule];
+            let obj = serde_json::json!({
+                "event": h.event,
+                "rule_id": r.meta.id,
+                "rule_title": r.meta.title,
+                "level": r.meta.level,
+                "author": r.meta.author,
+                "rule_path": r.meta.path.display().to_string(),
+            });
+            writeln!(w, "{obj}")
+        }),
+        EvalFormat::Table => write_hit_table(&mut w, &set, &hits, events.len()),
+    };
+    if res.and_then(|_| w.flush()).is_err() {
+        return EXIT_INPUT;
+    }
+    let ready = rules
+        .iter()
+        .filter(|r| r.kind == RuleKind::Detection && r.status == RuleStatus::Ready)
+        .count();
+    let unsupported = rules
+        .iter()
+        .filter(|r| matches!(r.status, RuleStatus::Unsupported { .. }))
+        .count();
+    let invalid = rules
+        .iter()
+        .filter(|r| r.status == RuleStatus::Invalid)
+        .count();
+    eprintln!(
+        "purplecov eval: {} events, {} rules ready, {} unsupported, {} invalid, {} hits{}",
+        events.len(),
+        ready,
+        unsupported,
+        invalid,
+        hits.len(),
+        if warnings > 0 {
+            format!(", {warnings} warnings (purplecov lint shows them)")
+        } else {
+            String::new()
+        }
+    );
+    if failed {
+        EXIT_INPUT
+    } else {
+        EXIT_OK
+    }
+}
+
+fn write_hit_table(
+    w: &mut impl Write,
+    set: &RuleSet,
+    hits: &[crate::sigma::Hit],
+    n_events: usize,
+) -> std::io::Result<()> {
+    let rules = set.rules();
+    let rows: Vec<[String; 5]> = hits
+        .iter()
+        .map(|h| {
+            let r = &rules[h.rule];
+            [
+                h.event.to_string(),
+                r.meta.level.clone().unwrap_or_default(),
+                r.meta.id.clone().unwrap_or_default(),
+                r.meta.title.clone(),
+                r.meta.author.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["EVENT", "LEVEL", "RULE ID", "TITLE", "AUTHOR"];
+    let mut width = header.map(str::len);
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |w: &mut dyn Write, cells: [&str; 5]| -> std::io::Result<()> {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i == 4 {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<0$}  ", width[i]));
+            }
+        }
+        writeln!(w, "{}", s.trim_end())
+    };
+    if rows.is_empty() {
+        return writeln!(w, "no rule matched any of {n_events} events");
+    }
+    line(w, header)?;
+    for r in &rows {
+        line(w, [&r[0], &r[1], &r[2], &r[3], &r[4]])?;
+    }
+    Ok(())
+}
+
+fn lint(a: &LintArgs) -> u8 {
+    let opts = match options(&a.engine) {
+        Ok(o) => o,
+        Err(d) => {
+            print_diag(&d);
+            return EXIT_INPUT;
+        }
+    };
+    let paths = if a.paths.is_empty() {
+        vec![PathBuf::from("detections")]
+    } else {
+        a.paths.clone()
+    };
+    let set = RuleSet::load(&paths, &opts);
+    let mut errors = 0;
+    for d in set.diagnostics() {
+        if d.severity == Severity::Error {
+            errors += 1;
+        }
+        print_diag(d);
+    }
+    let mut unusable = 0;
+    for r in set.rules() {
+        match &r.status {
+            RuleStatus::Ready => {}
+            RuleStatus::Invalid => unusable += 1,
+            RuleStatus::Unsupported { reason, location } => {
+                unusable += 1;
+                eprintln!(
+                    "{location}: unsupported: {reason} (rule '{}')",
+                    r.meta.title
+                );
+            }
+        }
+    }
+    let total = set.rules().len();
+    eprintln!(
+        "purplecov lint: {total} documents, {} usable, {unusable} unusable, {errors} errors",
+        total - unusable
+    );
+    if unusable > 0 || errors > 0 {
+        EXIT_INPUT
+    } else {
+        EXIT_OK
+    }
+}
+
+fn run(a: &RunArgs) -> u8 {
+    let detections = if a.detections.is_empty() {
+        vec![PathBuf::from("detections")]
+    } else {
+        a.detections.clone()
+    };
+    let existing: Vec<PathBuf> = detections.iter().filter(|p| p.exists()).cloned().collect();
+    let set = RuleSet::load(&existing, &Options::default());
+    let ready = set
+        .rules()
+        .iter()
+        .filter(|r| r.status == RuleStatus::Ready)
+        .count();
+    println!(
+        "purplecov run: {ready} detection rules ready from {}; no scenarios are defined yet (atomics/ arrives with the scenario format), so no coverage is computed",
+        detections
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !a.inputs.is_empty() {
+        let args = EvalArgs {
+            rules: existing,
+            inputs: a.inputs.clone(),
+            format: EvalFormat::Table,
+            threads: None,
+            engine: EngineArgs {
+                placeholders: None,
+                mappings: vec![],
+                no_routing: false,
+            },
+        };
+        return eval(&args);
+    }
+    if set
+        .diagnostics()
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
+        EXIT_INPUT
+    } else {
+        EXIT_OK
+    }
+}
+
+// TEMPORARY until the readers land.
+pub struct TmpOut {
+    pub events: Vec<Event>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+pub fn tmp_read_path(p: &Path, _i: usize) -> TmpOut {
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    let mut events = Vec::new();
+    for v in serde_json::Deserializer::from_str(&text)
+        .into_iter::<serde_json::Value>()
+        .flatten()
+    {
+        events.push(tmp_flatten(&v));
+    }
+    TmpOut {
+        events,
+        diagnostics: vec![],
+    }
+}
+pub fn tmp_flatten(v: &serde_json::Value) -> Event {
+    let mut ev = Event::default();
+    let Some(e) = v.get("Event") else {
+        if let Some(o) = v.as_object() {
+            for (k, x) in o {
+                ev.set(k.clone(), Value::from_json(x));
+            }
+        }
+        return ev;
+    };
+    if let Some(sys) = e.get("System").and_then(|s| s.as_object()) {
+        for (k, x) in sys {
+            match x {
+                serde_json::Value::Object(o) => {
+                    if let Some(a) = o.get("#attributes").and_then(|a| a.as_object()) {
+                        for (ak, av) in a {
+                            ev.set(format!("{k}_{ak}"), Value::from_json(av));
+                        }
+                    }
+                    if let Some(t) = o.get("#text") {
+                        ev.set(k.clone(), Value::from_json(t));
+                    }
+                }
+                x => ev.set(k.clone(), Value::from_json(x)),
+            }
+        }
+    }
+    for sect in ["EventData", "UserData"] {
+        if let Some(serde_json::Value::Object(o)) = e.get(sect) {
+            for (k, x) in o {
+                match x {
+                    serde_json::Value::Object(inner) if sect == "UserData" => {
+                        for (ik, iv) in inner {
+                            ev.set(ik.replace(' ', ""), Value::from_json(iv));
+                        }
+                    }
+                    x => ev.set(k.replace(' ', ""), Value::from_json(x)),
+                }
+            }
+        }
+    }
+    ev
+}

@@ -1,0 +1,275 @@
+//! Compilation of parsed rules into immutable matchers, and their evaluation on an [`EventView`].
+//!
+//! Input: [`Selection`]s and condition text from the rule stage. Output: [`CompiledRule`]s whose
+//! selections hold compiled [`LeafMatcher`]s and whose condition is an expression over selection
+//! indices (`x of` patterns already resolved to identifiers). Evaluation is a pure function of the
+//! compiled rule and the view; it short-circuits and allocates nothing. Field names are interned into
+//! a [`FieldTable`] so an event's fields are looked up once per event, not once per rule.
+
+use super::condition::{self, Cond, CondError, OfTarget, Quant};
+use super::matcher::{CompileError, EventView, LeafMatcher};
+use super::rule::{Identifier, Selection};
+use super::value::{ItemSpec, Leaf, Linking, Pattern, Tok};
+use std::collections::HashMap;
+
+/// Field names used by any rule or by the logsource mapping, each with a small integer id.
+#[derive(Debug, Default, Clone)]
+pub struct FieldTable {
+    pub ids: HashMap<String, u32>,
+    pub names: Vec<String>,
+}
+
+impl FieldTable {
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+}
+
+/// A compiled detection item.
+#[derive(Debug, Clone)]
+pub struct CItem {
+    /// `None` = keyword search over every value the sensor wrote.
+    pub field: Option<u32>,
+    pub key: String,
+    pub negate: bool,
+    pub linking: Linking,
+    pub groups: Vec<Vec<LeafMatcher>>,
+    /// The items as written (for the pre-filter and explanations).
+    pub spec: ItemSpec,
+}
+
+/// A compiled search identifier.
+#[derive(Debug, Clone)]
+pub enum CSel {
+    All(Vec<CItem>),
+    Any(Vec<CSel>),
+}
+
+/// A condition over selection indices.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    Sel(u32),
+    Not(Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+}
+
+/// One rule ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    pub sels: Vec<CSel>,
+    /// Selection names, parallel to `sels`.
+    pub names: Vec<String>,
+    pub expr: Expr,
+}
+
+/// Compiles one item.
+pub fn compile_item(item: &ItemSpec, fields: &mut FieldTable) -> Result<CItem, CompileError> {
+    let mut intern = |n: &str| fields.intern(n);
+    let keyword = item.field.is_none();
+    let mut groups = Vec::with_capacity(item.groups.len());
+    for g in &item.groups {
+        let mut alts = Vec::with_capacity(g.len());
+        for leaf in g {
+            // Keywords are searched inside values (an implicit `contains`).
+            let leaf = match leaf {
+                Leaf::Str { pat, cased } if keyword => Leaf::Str {
+                    pat: wrap_contains(pat),
+                    cased: *cased,
+                },
+                l => l.clone(),
+            };
+            alts.push(LeafMatcher::compile(&leaf, &mut intern)?);
+        }
+        groups.push(alts);
+    }
+    let field = item.field.as_deref().map(|f| fields.intern(f));
+    Ok(CItem {
+        field,
+        key: item.key.clone(),
+        negate: item.negate,
+        linking: item.linking,
+        groups,
+        spec: item.clone(),
+    })
+}
+
+fn wrap_contains(p: &Pattern) -> Pattern {
+    let mut q = Pattern::default();
+    if p.toks.first() != Some(&Tok::Star) {
+        q.push(Tok::Star);
+    }
+    for t in &p.toks {
+        q.push(t.clone());
+    }
+    q.push(Tok::Star);
+    q
+}
+
+/// Compiles a selection.
+pub fn compile_selection(sel: &Selection, fields: &mut FieldTable) -> Result<CSel, CompileError> {
+    Ok(match sel {
+        Selection::All(items) => CSel::All(
+            items
+                .iter()
+                .map(|i| compile_item(i, fields))
+                .collect::<Result<_, _>>()?,
+        ),
+        Selection::Any(alts) => CSel::Any(
+            alts.iter()
+                .map(|s| compile_selection(s, fields))
+                .collect::<Result<_, _>>()?,
+        ),
+    })
+}
+
+/// Why a condition could not be resolved.
+#[derive(Debug, Clone)]
+pub enum ResolveError {
+    Parse(CondError),
+    Undefined(String),
+    EmptyPattern(String),
+}
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResolveError::Parse(e) => write!(f, "invalid condition: {e}"),
+            ResolveError::Undefined(n) => write!(
+                f,
+                "the condition uses '{n}', which is not a search identifier of this detection"
+            ),
+            ResolveError::EmptyPattern(p) => write!(
+                f,
+                "'{p}' in the condition matches no search identifier (identifiers starting with '_' are only matched by patterns starting with '_')"
+            ),
+        }
+    }
+}
+
+/// Resolves condition texts (OR-ed) against identifiers; `base` is the index of the first identifier
+/// in the rule's selection list.
+pub fn resolve_conditions(
+    conditions: &[String],
+    idents: &[Identifier],
+    base: u32,
+) -> Result<Expr, ResolveError> {
+    let mut exprs = Vec::new();
+    for c in conditions {
+        let ast = condition::parse(c).map_err(ResolveError::Parse)?;
+        exprs.push(resolve(&ast, idents, base)?);
+    }
+    Ok(if exprs.len() == 1 {
+        exprs.remove(0)
+    } else {
+        Expr::Or(exprs)
+    })
+}
+
+fn resolve(c: &Cond, idents: &[Identifier], base: u32) -> Result<Expr, ResolveError> {
+    Ok(match c {
+        Cond::Ident(name) => match idents.iter().position(|i| &i.name == name) {
+            Some(p) => Expr::Sel(base + p as u32),
+            None => return Err(ResolveError::Undefined(name.clone())),
+        },
+        Cond::Not(inner) => Expr::Not(Box::new(resolve(inner, idents, base)?)),
+        Cond::And(items) => Expr::And(
+            items
+                .iter()
+                .map(|i| resolve(i, idents, base))
+                .collect::<Result<_, _>>()?,
+        ),
+        Cond::Or(items) => Expr::Or(
+            items
+                .iter()
+                .map(|i| resolve(i, idents, base))
+                .collect::<Result<_, _>>()?,
+        ),
+        Cond::Of(q, target) => {
+            let picked: Vec<Expr> = idents
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| match target {
+                    OfTarget::Them => !i.name.starts_with('_'),
+                    OfTarget::Pattern(p) => condition::pattern_matches(p, &i.name),
+                })
+                .map(|(n, _)| Expr::Sel(base + n as u32))
+                .collect();
+            if picked.is_empty() {
+                return Err(ResolveError::EmptyPattern(match target {
+                    OfTarget::Them => "them".into(),
+                    OfTarget::Pattern(p) => p.clone(),
+                }));
+            }
+            match q {
+                Quant::One => Expr::Or(picked),
+                Quant::All => Expr::And(picked),
+            }
+        }
+    })
+}
+
+impl CItem {
+    /// Evaluates the item on the view.
+    #[inline]
+    pub fn eval(&self, view: &EventView) -> bool {
+        let r = match self.field {
+            Some(fid) => {
+                let f = view.field(fid);
+                let group = |g: &Vec<LeafMatcher>| g.iter().any(|l| l.matches(f, view));
+                match self.linking {
+                    Linking::Any => self.groups.iter().any(group),
+                    Linking::All => self.groups.iter().all(group),
+                }
+            }
+            None => {
+                let atoms = view
+                    .atoms
+                    .get(..view.original_atoms as usize)
+                    .unwrap_or(&[]);
+                let group = |g: &Vec<LeafMatcher>| {
+                    atoms
+                        .iter()
+                        .any(|a| g.iter().any(|l| l.matches_atom(a, view)))
+                };
+                match self.linking {
+                    Linking::Any => self.groups.iter().any(group),
+                    Linking::All => self.groups.iter().all(group),
+                }
+            }
+        };
+        r != self.negate
+    }
+}
+
+impl CSel {
+    #[inline]
+    pub fn eval(&self, view: &EventView) -> bool {
+        match self {
+            CSel::All(items) => items.iter().all(|i| i.eval(view)),
+            CSel::Any(alts) => alts.iter().any(|s| s.eval(view)),
+        }
+    }
+}
+
+impl CompiledRule {
+    #[inline]
+    pub fn eval(&self, view: &EventView) -> bool {
+        self.eval_expr(&self.expr, view)
+    }
+
+    fn eval_expr(&self, e: &Expr, view: &EventView) -> bool {
+        match e {
+            Expr::Sel(i) => self.sels.get(*i as usize).is_some_and(|s| s.eval(view)),
+            Expr::Not(inner) => !self.eval_expr(inner, view),
+            Expr::And(items) => items.iter().all(|x| self.eval_expr(x, view)),
+            Expr::Or(items) => items.iter().any(|x| self.eval_expr(x, view)),
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! Logsource routing and field mapping.
+//!
+//! Input: the built-in mapping (`logsources.yaml`, embedded in the binary) plus any user mapping files
+//! in the same format (documented in `docs/logsources.md`). Output: a [`Router`] that tells, for an
+//! event, which sources it belongs to (each source a `(product, category, service)` tuple) and, per
+//! source, which Sigma field names resolve to which event values (`Image` <- `NewProcessName` for
+//! Security 4688). A rule sees an event when one of the event's sources has every logsource key the
+//! rule sets. The router never changes an event: mapped names are an overlay that exists only while
+//! rules of that source are evaluated.
+
+use super::compile::{compile_selection, CSel, FieldTable};
+use super::matcher::{fold, EventView};
+use super::rule::{selection_from_yaml, LogSource};
+use super::value::Leaf;
+use super::yaml::{parse_documents, Doc};
+use crate::diag::{Diagnostic, Location};
+use serde_norway::Value as Yaml;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The mapping that ships with purplecov.
+pub const BUILTIN_MAPPING: &str = include_str!("logsources.yaml");
+
+/// How a Sigma field gets its value in one source.
+#[derive(Debug, Clone)]
+pub enum FieldSource {
+    /// Another field of the event, as it is.
+    Rename(u32),
+    /// A hexadecimal number (`0x1a2c`) turned into decimal text.
+    Hex(u32),
+    /// The text after the last `\` or `/`.
+    Basename(u32),
+    /// Lower-cased text.
+    Lower(u32),
+    /// A value table (keys compared case-insensitively) with an optional default.
+    Table {
+        from: u32,
+        table: Vec<(String, String)>,
+        default: Option<String>,
+    },
+    /// Fields `prefix0`, `prefix1`, ... joined by single spaces (auditd EXECVE argv).
+    JoinArgs(Vec<u32>),
+}
+
+/// One source of the mapping.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub logsource: LogSource,
+    pub sensor: Option<String>,
+    pub when: Option<CSel>,
+    pub unless: Option<CSel>,
+    pub fields: Vec<(u32, FieldSource)>,
+    pub location: Location,
+}
+
+/// All sources, with an index by `Channel` so an event is tested only against sources that can apply.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    pub sources: Vec<Source>,
+    /// Folded `Channel` value -> sources whose `when` requires that channel.
+    by_channel: HashMap<String, Vec<u32>>,
+    /// Sources without a channel requirement (tested on every event).
+    always: Vec<u32>,
+    channel_field: u32,
+}
+
+impl Router {
+    /// Loads the built-in mapping and then each user file; a user source with the name of an earlier
+    /// one replaces it.
+    pub fn load(
+        user_files: &[PathBuf],
+        fields: &mut FieldTable,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Router {
+        let mut sources: Vec<Source> = Vec::new();
+        let mut texts: Vec<(PathBuf, String)> = vec![(
+            PathBuf::from("<built-in>/logsources.yaml"),
+            BUILTIN_MAPPING.to_string(),
+        )];
+        for p in user_files {
+            match std::fs::read(p) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(t) => texts.push((p.clone(), t)),
+                    Err(_) => diags.push(Diagnostic::error(
+                        Location::file(p),
+                        "mapping file is not valid UTF-8",
+                    )),
+                },
+                Err(e) => diags.push(Diagnostic::error(
+                    Location::file(p),
+                    format!("cannot read mapping file: {e}"),
+                )),
+            }
+        }
+        for (path, text) in &texts {
+            for s in parse_mapping(path, text, fields, diags) {
+                if let Some(old) = sources.iter_mut().find(|o| o.name == s.name) {
+                    *old = s;
+                } else {
+                    sources.push(s);
+                }
+            }
+        }
+        Router::new(sources, fields)
+    }
+
+    /// Builds the router over explicit sources.
+    pub fn new(sources: Vec<Source>, fields: &mut FieldTable) -> Router {
+        let channel_field = fields.intern("Channel");
+        let mut by_channel: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut always = Vec::new();
+        for (i, s) in sources.iter().enumerate() {
+            match s.when.as_ref().and_then(required_channels) {
+                Some(chs) => {
+                    for c in chs {
+                        by_channel.entry(c).or_default().push(i as u32);
+                    }
+                }
+                None => always.push(i as u32),
+            }
+        }
+        Router {
+            sources,
+            by_channel,
+            always,
+            channel_field,
+        }
+    }
+
+    /// The sources an event belongs to, in mapping order.
+    pub fn route(&self, sensor: Option<&str>, view: &EventView, out: &mut Vec<u32>) {
+        out.clear();
+        if let Some(f) = view.field(self.channel_field) {
+            if let Some(a) = view.atoms_of(f).first() {
+                if let Some(list) = self.by_channel.get(view.lower(a)) {
+                    out.extend(
+                        list.iter()
+                            .copied()
+                            .filter(|&i| self.applies(i, sensor, view)),
+                    );
+                }
+            }
+        }
+        out.extend(
+            self.always
+                .iter()
+                .copied()
+                .filter(|&i| self.applies(i, sensor, view)),
+        );
+        out.sort_unstable();
+    }
+
+    fn applies(&self, i: u32, sensor: Option<&str>, view: &EventView) -> bool {
+        let Some(s) = self.sources.get(i as usize) else {
+            return false;
+        };
+        if let Some(want) = &s.sensor {
+            if sensor.is_none_or(|have| !have.eq_ignore_ascii_case(want)) {
+                return false;
+            }
+        }
+        if let Some(w) = &s.when {
+            if !w.eval(view) {
+                return false;
+            }
+        }
+        if let Some(u) = &s.unless {
+            if u.eval(view) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Whether a rule's logsource is served by a source: every key the rule sets equals the source's.
+pub fn covers(source: &LogSource, rule: &LogSource) -> bool {
+    let eq = |r: &Option<String>, s: &Option<String>| match r {
+        None => true,
+        Some(rv) => s.as_ref().is_some_and(|sv| sv.eq_ignore_ascii_case(rv)),
+    };
+    eq(&rule.product, &source.product)
+        && eq(&rule.category, &source.category)
+        && eq(&rule.service, &source.service)
+}
+
+/// When a source's `when` is a map that requires `Channel` to equal one of some literal values, those
+/// values (folded); otherwise `None`.
+fn required_channels(sel: &CSel) -> Option<Vec<String>> {
+    let CSel::All(items) = sel else { return None };
+    let item = items
+        .iter()
+        .find(|i| i.spec.field.as_deref() == Some("Channel") && !i.negate)?;
+    if item.groups.len() > 1 && item.linking == super::value::Linking::All {
+        return None;
+    }
+    let mut out = Vec::new();
+    for g in &item.spec.groups {
+        for leaf in g {
+            match leaf {
+                Leaf::Str { pat, .. } => out.push(fold(&pat.as_plain()?)),
+                _ => return None,
+            }
+        }
+    }
+    Some(out)
+}
+
+fn parse_mapping(
+    path: &Path,
+    text: &str,
+    fields: &mut FieldTable,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Source> {
+    let (docs, d) = parse_documents(path, text);
+    diags.extend(d);
+    let mut out = Vec::new();
+    for doc in &docs {
+        let Some(list) = doc
+            .value
+            .as_mapping()
+            .and_then(|m| m.get(Yaml::String("sources".into())))
+            .and_then(Yaml::as_sequence)
+        else {
+            diags.push(Diagnostic::error(
+                Location::new(path, doc.first_line, 0),
+                "a mapping file needs a top-level 'sources' list",
+            ));
+            continue;
+        };
+        let mut from_line = doc.first_line;
+        for entry in list {
+            if let Some(s) = parse_source(doc, path, entry, &mut from_line, fields, diags) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+fn text_of(v: &Yaml) -> Option<String> {
+    match v {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Number(n) => Some(n.to_string()),
+        Yaml::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn parse_source(
+    doc: &Doc,
+    path: &Path,
+    entry: &Yaml,
+    from_line: &mut usize,
+    fields: &mut FieldTable,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Source> {
+    let m = entry.as_mapping()?;
+    let get = |k: &str| m.get(Yaml::String(k.into()));
+    let name = get("name").and_then(text_of);
+    // Locate this entry's line: the `name:` line after the previous entry.
+    let line = name
+        .as_deref()
+        .and_then(|n| {
+            doc.text
+                .lines()
+                .enumerate()
+                .skip(from_line.saturating_sub(doc.first_line))
+                .find(|(_, l)| l.contains("name:") && l.contains(n))
+                .map(|(i, _)| doc.first_line + i)
+        })
+        .unwrap_or(*from_line);
+    *from_line = line + 1;
+    let loc = Location::new(path, line, 0);
+    let Some(name) = name else {
+        diags.push(Diagnostic::error(loc, "a source needs a 'name'"));
+        return None;
+    };
+    let logsource = match get("logsource").and_then(Yaml::as_mapping) {
+        Some(l) => LogSource {
+            product: l.get(Yaml::String("product".into())).and_then(text_of),
+            category: l.get(Yaml::String("category".into())).and_then(text_of),
+            service: l.get(Yaml::String("service".into())).and_then(text_of),
+        },
+        None => {
+            diags.push(Diagnostic::error(
+                loc,
+                format!("source '{name}' needs a 'logsource' mapping"),
+            ));
+            return None;
+        }
+    };
+    let mut sel = |key: &str| -> Result<Option<CSel>, ()> {
+        let Some(v) = get(key) else { return Ok(None) };
+        let (s, d) = selection_from_yaml(doc, path, &[&name, key], v);
+        let failed = d.iter().any(|x| x.severity == crate::diag::Severity::Error);
+        diags.extend(d.into_iter().map(|mut x| {
+            x.location = loc.clone();
+            x.message = format!("source '{name}', '{key}': {}", x.message);
+            x
+        }));
+        match s {
+            Some(s) if !failed => match compile_selection(&s, fields) {
+                Ok(c) => Ok(Some(c)),
+                Err(e) => {
+                    diags.push(Diagnostic::error(
+                        loc.clone(),
+                        format!("source '{name}', '{key}': {}", e.0),
+                    ));
+                    Err(())
+                }
+            },
+            _ => Err(()),
+        }
+    };
+    let when = sel("when").ok()?;
+    let unless = sel("unless").ok()?;
+    let sensor = get("sensor").and_then(text_of);
+    if when.is_none() && sensor.is_none() {
+        diags.push(Diagnostic::error(
+            loc,
+            format!(
+                "source '{name}' needs 'when' or 'sensor' (otherwise it would claim every event)"
+            ),
+        ));
+        return None;
+    }
+    let mut mapped = Vec::new();
+    if let Some(fm) = get("fields").and_then(Yaml::as_mapping) {
+        for (k, v) in fm {
+            let Some(sigma) = text_of(k) else { continue };
+            match field_source(v, fields) {
+                Ok(src) => mapped.push((fields.intern(&sigma), src)),
+                Err(msg) => diags.push(Diagnostic::error(
+                    loc.clone(),
+                    format!("source '{name}', field '{sigma}': {msg}"),
+                )),
+            }
+        }
+    }
+    Some(Source {
+        name,
+        logsource,
+        sensor,
+        when,
+        unless,
+        fields: mapped,
+        location: loc,
+    })
+}
+
+/// Most auditd arguments joined for `join_args`.
+const MAX_ARGS: usize = 64;
+
+fn field_source(v: &Yaml, fields: &mut FieldTable) -> Result<FieldSource, String> {
+    if let Some(s) = text_of(v) {
+        return Ok(FieldSource::Rename(fields.intern(&s)));
+    }
+    let m = v
+        .as_mapping()
+        .ok_or("expected a field name or a mapping with 'from'")?;
+    let get = |k: &str| m.get(Yaml::String(k.into()));
+    if let Some(prefix) = get("join_args").and_then(text_of) {
+        return Ok(FieldSource::JoinArgs(
+            (0..MAX_ARGS)
+                .map(|i| fields.intern(&format!("{prefix}{i}")))
+                .collect(),
+        ));
+    }
+    let from = get("from")
+        .and_then(text_of)
+        .ok_or("expected 'from: <event field>' (or 'join_args')")?;
+    let from = fields.intern(&from);
+    if let Some(table) = get("map") {
+        let table = table
+            .as_mapping()
+            .ok_or("'map' must be a mapping of event value to Sigma value")?
+            .iter()
+            .filter_map(|(a, b)| Some((fold(&text_of(a)?), text_of(b)?)))
+            .collect();
+        return Ok(FieldSource::Table {
+            from,
+            table,
+            default: get("default").and_then(text_of),
+        });
+    }
+    match get("convert").and_then(text_of).as_deref() {
+        None => Ok(FieldSource::Rename(from)),
+        Some("hex") => Ok(FieldSource::Hex(from)),
+        Some("basename") => Ok(FieldSource::Basename(from)),
+        Some("lower") => Ok(FieldSource::Lower(from)),
+        Some(other) => Err(format!(
+            "unknown convert '{other}' (expected hex, basename or lower)"
+        )),
+    }
+}
+
+/// Computes a mapped value from the view: either an existing field index or a new derived text.
+pub fn resolve_field(src: &FieldSource, view: &mut EventView, buf: &mut String) -> Option<u32> {
+    let first_text = |view: &EventView, fid: u32| -> Option<String> {
+        let f = view.field(fid)?;
+        let a = view.atoms_of(f).first()?;
+        Some(view.orig(a).to_string())
+    };
+    match src {
+        FieldSource::Rename(fid) => view
+            .slots
+            .get(*fid as usize)
+            .copied()
+            .filter(|&i| i != super::matcher::ABSENT),
+        FieldSource::Hex(fid) => {
+            let t = first_text(view, *fid)?;
+            let t = t.trim();
+            let digits = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"))?;
+            let n = u64::from_str_radix(digits, 16).ok()?;
+            Some(view.push_text(&n.to_string()))
+        }
+        FieldSource::Basename(fid) => {
+            let t = first_text(view, *fid)?;
+            let b = t.rsplit(['\\', '/']).next().unwrap_or(&t).to_string();
+            Some(view.push_text(&b))
+        }
+        FieldSource::Lower(fid) => {
+            let t = first_text(view, *fid)?;
+            Some(view.push_text(&fold(&t)))
+        }
+        FieldSource::Table {
+            from,
+            table,
+            default,
+        } => {
+            let t = first_text(view, *from).map(|t| fold(&t));
+            let hit = t
+                .as_deref()
+                .and_then(|t| table.iter().find(|(k, _)| k == t).map(|(_, v)| v.clone()));
+            let v = hit.or_else(|| default.clone())?;
+            Some(view.push_text(&v))
+        }
+        FieldSource::JoinArgs(fids) => {
+            buf.clear();
+            for fid in fids {
+                let Some(t) = first_text(view, *fid) else {
+                    break;
+                };
+                if !buf.is_empty() {
+                    buf.push(' ');
+                }
+                buf.push_str(&t);
+            }
+            if buf.is_empty() {
+                return None;
+            }
+            let s = buf.clone();
+            Some(view.push_text(&s))
+        }
+    }
+}

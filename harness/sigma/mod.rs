@@ -1,0 +1,691 @@
+//! The native Sigma engine: rule files in, compiled [`RuleSet`] out, hits per event.
+//!
+//! Input: rule files and folders (single- and multi-document YAML), optional placeholder values and
+//! mapping files, then [`Event`]s. Output: an immutable [`RuleSet`] (every rule with its load status:
+//! ready, unsupported with the reason, or invalid with located diagnostics) and, per event, the rules
+//! that match. Stages: [`yaml`] (documents with lines) -> [`rule`] (checked rule description, values
+//! through their modifiers in [`value`]) -> [`compile`] (matchers, resolved conditions) -> evaluation,
+//! routed by [`logsource`] and pruned by the [`prefilter`].
+//!
+//! This module never treats a construct it cannot evaluate as a no-match (such a rule is reported
+//! `Unsupported` and never evaluated), never reads files during evaluation and never mutates itself
+//! after it is built: evaluation is a pure function of (`RuleSet`, `Event`), and per-thread buffers live
+//! in a [`Scratch`] the caller owns.
+
+pub mod compile;
+pub mod condition;
+pub mod logsource;
+pub mod matcher;
+pub mod prefilter;
+pub mod rule;
+pub mod value;
+pub mod yaml;
+
+use crate::diag::{Diagnostic, Location, Severity};
+use crate::telemetry::Event;
+use compile::{compile_selection, resolve_conditions, CSel, CompiledRule, Expr, FieldTable};
+use condition::CondError;
+use logsource::{covers, resolve_field, Router};
+use matcher::{EventView, ABSENT};
+use prefilter::Prefilter;
+use rayon::prelude::*;
+use rule::{parse_doc, DetectionRule, DocKind, FilterRule, LogSource, RuleMeta};
+use std::path::{Path, PathBuf};
+pub use value::Placeholders;
+
+/// How a rule set is built.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Values for `|expand` placeholders.
+    pub placeholders: Placeholders,
+    /// Extra mapping files (same format as the built-in one), applied after it.
+    pub mappings: Vec<PathBuf>,
+    /// Route events by logsource (`false`: every rule sees every event; used by conformance tests).
+    pub routing: bool,
+    /// Use the literal pre-filter (`false` only to check that it changes nothing).
+    pub prefilter: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            placeholders: Placeholders::new(),
+            mappings: Vec::new(),
+            routing: true,
+            prefilter: true,
+        }
+    }
+}
+
+/// What kind of document a rule entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    Detection,
+    Correlation,
+    Filter,
+}
+
+/// Whether a rule can be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleStatus {
+    /// Compiled and evaluated.
+    Ready,
+    /// Valid, but the engine cannot evaluate it; never matches, and says why.
+    Unsupported { reason: String, location: Location },
+    /// The rule could not be loaded; its diagnostics say why.
+    Invalid,
+}
+
+/// A rule as reports show it.
+#[derive(Debug, Clone)]
+pub struct RuleInfo {
+    pub meta: RuleMeta,
+    pub logsource: LogSource,
+    pub kind: RuleKind,
+    pub status: RuleStatus,
+    /// Problems found in this rule (errors and warnings).
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many mapping sources feed this rule (0 = it can never see an event).
+    pub sources: usize,
+}
+
+impl RuleInfo {
+    /// The rule's id, or its title when it has none.
+    pub fn key(&self) -> &str {
+        self.meta.id.as_deref().unwrap_or(&self.meta.title)
+    }
+}
+
+/// One match: an event (index in the evaluated slice) and a rule (index in [`RuleSet::rules`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hit {
+    pub event: usize,
+    pub rule: usize,
+}
+
+/// A compiled, immutable set of rules.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<RuleInfo>,
+    compiled: Vec<Option<CompiledRule>>,
+    fields: FieldTable,
+    router: Router,
+    /// Per mapping source: indices of the ready rules it feeds.
+    buckets: Vec<Vec<u32>>,
+    /// Rules that see events no source claims (rules without logsource keys; all rules without routing).
+    unrouted: Vec<u32>,
+    prefilter: Option<Prefilter>,
+    diagnostics: Vec<Diagnostic>,
+    routing: bool,
+}
+
+/// Per-thread evaluation buffers, reused across events.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    view: EventView,
+    touched: Vec<u32>,
+    sources: Vec<u32>,
+    derived: Vec<(u32, u32)>,
+    derived_ranges: Vec<(usize, usize)>,
+    saved: Vec<(u32, u32)>,
+    seen: Vec<u32>,
+    fired: Vec<u32>,
+    stamp: u32,
+    buf: String,
+}
+
+/// Rule files under a path: the file itself, or every `.yml` / `.yaml` below a folder, sorted.
+pub fn rule_files(path: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+                Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+                Err(e) => {
+                    diags.push(Diagnostic::error(
+                        Location::file(path),
+                        format!("cannot read folder: {e}"),
+                    ));
+                    return;
+                }
+            };
+            entries.sort();
+            for e in entries {
+                if e.is_dir() {
+                    rule_files(&e, out, diags);
+                } else if matches!(e.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
+                    out.push(e);
+                }
+            }
+        }
+        Ok(_) => out.push(path.to_path_buf()),
+        Err(e) => diags.push(Diagnostic::error(
+            Location::file(path),
+            format!("cannot read rules: {e}"),
+        )),
+    }
+}
+
+/// Reads a rule file as UTF-8 text, with a located diagnostic when it cannot be used.
+fn read_text(path: &Path) -> Result<String, Diagnostic> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error(Location::file(path), format!("cannot read file: {e}")))?;
+    if bytes.len() > yaml::MAX_FILE_BYTES {
+        return Err(Diagnostic::error(
+            Location::file(path),
+            format!(
+                "file is {} bytes; rule files larger than {} bytes are not read",
+                bytes.len(),
+                yaml::MAX_FILE_BYTES
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
+        Diagnostic::error(
+            Location::new(path, line, 0),
+            "file is not valid UTF-8 (Sigma rules are UTF-8 YAML)",
+        )
+    })
+}
+
+impl RuleSet {
+    /// Loads every rule under `paths` (files or folders).
+    pub fn load(paths: &[PathBuf], opts: &Options) -> RuleSet {
+        let mut files = Vec::new();
+        let mut diags = Vec::new();
+        for p in paths {
+            rule_files(p, &mut files, &mut diags);
+        }
+        let texts: Vec<(PathBuf, Result<String, Diagnostic>)> = files
+            .par_iter()
+            .map(|p| (p.clone(), read_text(p)))
+            .collect();
+        let mut set = RuleSet::from_texts(texts, opts);
+        diags.append(&mut set.diagnostics);
+        set.diagnostics = diags;
+        set
+    }
+
+    /// Builds a rule set from rule texts (path used for diagnostics and reports).
+    pub fn from_texts(
+        texts: Vec<(PathBuf, Result<String, Diagnostic>)>,
+        opts: &Options,
+    ) -> RuleSet {
+        let mut diagnostics = Vec::new();
+        let parsed: Vec<(Vec<rule::ParsedDoc>, Vec<Diagnostic>)> = texts
+            .par_iter()
+            .map(|(path, text)| match text {
+                Err(d) => (Vec::new(), vec![d.clone()]),
+                Ok(text) => {
+                    let (docs, d) = yaml::parse_documents(path, text);
+                    let parsed = docs
+                        .iter()
+                        .map(|doc| parse_doc(doc, path, &opts.placeholders))
+                        .collect();
+                    (parsed, d)
+                }
+            })
+            .collect();
+
+        let mut fields = FieldTable::default();
+        let mut rules = Vec::new();
+        let mut compiled = Vec::new();
+        let mut filters: Vec<FilterRule> = Vec::new();
+        for (docs, file_diags) in parsed {
+            diagnostics.extend(file_diags);
+            for pd in docs {
+                match pd.kind {
+                    DocKind::Filter(f) => {
+                        let bad = pd.diagnostics.iter().any(|d| d.severity == Severity::Error);
+                        diagnostics.extend(pd.diagnostics.iter().cloned());
+                        let status = if bad {
+                            RuleStatus::Invalid
+                        } else {
+                            filters.push(f.clone());
+                            RuleStatus::Ready
+                        };
+                        rules.push(RuleInfo {
+                            meta: f.meta,
+                            logsource: f.logsource,
+                            kind: RuleKind::Filter,
+                            status,
+                            diagnostics: pd.diagnostics,
+                            sources: 0,
+                        });
+                        compiled.push(None);
+                    }
+                    DocKind::Correlation(meta) => {
+                        let location = Location::new(&meta.path, meta.line, 0);
+                        rules.push(RuleInfo {
+                            meta,
+                            logsource: LogSource::default(),
+                            kind: RuleKind::Correlation,
+                            status: RuleStatus::Unsupported {
+                                reason: "correlation rules are not evaluated yet (the correlation engine is a later stage)".into(),
+                                location,
+                            },
+                            diagnostics: pd.diagnostics,
+                            sources: 0,
+                        });
+                        compiled.push(None);
+                    }
+                    DocKind::Broken(meta) => {
+                        diagnostics.extend(pd.diagnostics.iter().cloned());
+                        rules.push(RuleInfo {
+                            meta,
+                            logsource: LogSource::default(),
+                            kind: RuleKind::Detection,
+                            status: RuleStatus::Invalid,
+                            diagnostics: pd.diagnostics,
+                            sources: 0,
+                        });
+                        compiled.push(None);
+                    }
+                    DocKind::Rule(r) => {
+                        let (info, c) =
+                            compile_rule(r, pd.diagnostics, pd.unsupported, &mut fields);
+                        diagnostics.extend(info.diagnostics.iter().cloned());
+                        rules.push(info);
+                        compiled.push(c);
+                    }
+                }
+            }
+        }
+
+        apply_filters(
+            &filters,
+            &mut rules,
+            &mut compiled,
+            &mut fields,
+            &mut diagnostics,
+        );
+
+        let router = if opts.routing {
+            Router::load(&opts.mappings, &mut fields, &mut diagnostics)
+        } else {
+            Router::new(Vec::new(), &mut fields)
+        };
+        let mut buckets = vec![Vec::new(); router.sources.len()];
+        let mut unrouted = Vec::new();
+        for (i, info) in rules.iter_mut().enumerate() {
+            if compiled[i].is_none() {
+                continue;
+            }
+            let ls = &info.logsource;
+            let no_keys = ls.product.is_none() && ls.category.is_none() && ls.service.is_none();
+            if !opts.routing || no_keys {
+                unrouted.push(i as u32);
+            }
+            if opts.routing {
+                for (s, src) in router.sources.iter().enumerate() {
+                    if covers(&src.logsource, ls) {
+                        buckets[s].push(i as u32);
+                        info.sources += 1;
+                    }
+                }
+                if info.sources == 0 && !no_keys {
+                    let d = Diagnostic::warning(
+                        Location::new(&info.meta.path, info.meta.line, 0),
+                        format!(
+                            "no mapped source provides logsource {}: the rule cannot see any event",
+                            info.logsource
+                        ),
+                    )
+                    .with_help("add a source for it in a mapping file (--mapping FILE, see docs/logsources.md)");
+                    info.diagnostics.push(d.clone());
+                    diagnostics.push(d);
+                }
+            }
+        }
+        let prefilter = opts.prefilter.then(|| {
+            let refs: Vec<Option<&CompiledRule>> = compiled.iter().map(|c| c.as_ref()).collect();
+            Prefilter::build(&refs)
+        });
+        RuleSet {
+            rules,
+            compiled,
+            fields,
+            router,
+            buckets,
+            unrouted,
+            prefilter,
+            diagnostics,
+            routing: opts.routing,
+        }
+    }
+
+    /// Builds a rule set from one YAML text (tests, small tools).
+    pub fn from_yaml_str(name: &str, text: &str, opts: &Options) -> RuleSet {
+        RuleSet::from_texts(vec![(PathBuf::from(name), Ok(text.to_string()))], opts)
+    }
+
+    /// Every rule, filter and correlation loaded, in load order.
+    pub fn rules(&self) -> &[RuleInfo] {
+        &self.rules
+    }
+
+    /// Every problem found while loading, in load order.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+
+    /// The mapping sources in use.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Fresh evaluation buffers for one thread.
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            view: EventView {
+                slots: vec![ABSENT; self.fields.names.len()],
+                ..EventView::default()
+            },
+            fired: vec![0; self.rules.len()],
+            ..Scratch::default()
+        }
+    }
+
+    /// The rules (indices, ascending) that match `ev`.
+    pub fn matches(&self, ev: &Event, sc: &mut Scratch, out: &mut Vec<usize>) {
+        out.clear();
+        sc.stamp = sc.stamp.wrapping_add(1);
+        if sc.stamp == 0 {
+            sc.seen.iter_mut().for_each(|s| *s = 0);
+            sc.fired.iter_mut().for_each(|s| *s = 0);
+            sc.stamp = 1;
+        }
+        let stamp = sc.stamp;
+        if sc.view.slots.len() < self.fields.names.len() {
+            sc.view.slots.resize(self.fields.names.len(), ABSENT);
+        }
+        if sc.fired.len() < self.rules.len() {
+            sc.fired.resize(self.rules.len(), 0);
+        }
+        // 1. The event's own fields.
+        for fid in sc.touched.drain(..) {
+            sc.view.slots[fid as usize] = ABSENT;
+        }
+        sc.view.clear();
+        for (name, v) in &ev.fields {
+            let idx = sc.view.push_value(v);
+            if let Some(&fid) = self.fields.ids.get(name.as_str()) {
+                sc.view.slots[fid as usize] = idx;
+                sc.touched.push(fid);
+            }
+        }
+        sc.view.original_atoms = sc.view.atoms.len() as u32;
+
+        // 2. Its sources, and the values their field mappings derive.
+        self.router
+            .route(ev.sensor.as_deref(), &sc.view, &mut sc.sources);
+        sc.derived.clear();
+        sc.derived_ranges.clear();
+        for &s in &sc.sources {
+            let start = sc.derived.len();
+            if let Some(src) = self.router.sources.get(s as usize) {
+                for (fid, fs) in &src.fields {
+                    if let Some(idx) = resolve_field(fs, &mut sc.view, &mut sc.buf) {
+                        sc.derived.push((*fid, idx));
+                    }
+                }
+            }
+            sc.derived_ranges.push((start, sc.derived.len()));
+        }
+
+        // 3. Literals present anywhere in the event.
+        if let Some(pf) = &self.prefilter {
+            pf.scan(&sc.view.lower, &mut sc.seen, stamp);
+        }
+
+        // 4. Rules of each source, through that source's field mapping.
+        let n_sources = sc.sources.len();
+        for k in 0..=n_sources {
+            let bucket: &[u32] = if k < n_sources {
+                let s = sc.sources[k] as usize;
+                let (a, b) = sc.derived_ranges[k];
+                sc.saved.clear();
+                for &(fid, idx) in &sc.derived[a..b] {
+                    let slot = &mut sc.view.slots[fid as usize];
+                    sc.saved.push((fid, *slot));
+                    *slot = idx;
+                }
+                self.buckets.get(s).map_or(&[], |v| v.as_slice())
+            } else if n_sources == 0 || !self.routing {
+                &self.unrouted
+            } else {
+                &[]
+            };
+            for &r in bucket {
+                let ri = r as usize;
+                if sc.fired[ri] == stamp {
+                    continue;
+                }
+                if let Some(pf) = &self.prefilter {
+                    if !pf.admits(ri, &sc.seen, stamp) {
+                        continue;
+                    }
+                }
+                if let Some(c) = &self.compiled[ri] {
+                    if c.eval(&sc.view) {
+                        sc.fired[ri] = stamp;
+                        out.push(ri);
+                    }
+                }
+            }
+            if k < n_sources {
+                for &(fid, old) in sc.saved.iter().rev() {
+                    sc.view.slots[fid as usize] = old;
+                }
+            }
+        }
+        out.sort_unstable();
+    }
+
+    /// The rules (indices, ascending) whose logsource the event is routed to, whether or not they
+    /// match: what the event is checked against before any literal pre-filter.
+    pub fn routed(&self, ev: &Event, sc: &mut Scratch) -> Vec<usize> {
+        let mut out = Vec::new();
+        self.matches(ev, sc, &mut out);
+        let mut routed: Vec<usize> = Vec::new();
+        if sc.sources.is_empty() || !self.routing {
+            routed.extend(self.unrouted.iter().map(|&r| r as usize));
+        }
+        for &s in &sc.sources {
+            if let Some(b) = self.buckets.get(s as usize) {
+                routed.extend(b.iter().map(|&r| r as usize));
+            }
+        }
+        routed.sort_unstable();
+        routed.dedup();
+        routed
+    }
+
+    /// Names of the mapping sources an event belongs to.
+    pub fn sources_of(&self, ev: &Event, sc: &mut Scratch) -> Vec<String> {
+        let mut out = Vec::new();
+        self.matches(ev, sc, &mut out);
+        sc.sources
+            .iter()
+            .filter_map(|&s| self.router.sources.get(s as usize).map(|x| x.name.clone()))
+            .collect()
+    }
+
+    /// Evaluates events in parallel; hits come out ordered by event, then rule, whatever the thread
+    /// count.
+    pub fn evaluate(&self, events: &[Event]) -> Vec<Hit> {
+        const CHUNK: usize = 512;
+        let per_chunk: Vec<Vec<Hit>> = events
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map_init(
+                || (self.scratch(), Vec::new()),
+                |(sc, out), (ci, chunk)| {
+                    let mut hits = Vec::new();
+                    for (j, ev) in chunk.iter().enumerate() {
+                        self.matches(ev, sc, out);
+                        let event = ci * CHUNK + j;
+                        hits.extend(out.iter().map(|&rule| Hit { event, rule }));
+                    }
+                    hits
+                },
+            )
+            .collect();
+        per_chunk.into_iter().flatten().collect()
+    }
+}
+
+fn located(meta: &RuleMeta, line: usize) -> Location {
+    Location::new(&meta.path, if line > 0 { line } else { meta.line }, 0)
+}
+
+/// Compiles one detection rule, deciding its status.
+fn compile_rule(
+    r: DetectionRule,
+    mut diags: Vec<Diagnostic>,
+    unsupported: Vec<(String, Location)>,
+    fields: &mut FieldTable,
+) -> (RuleInfo, Option<CompiledRule>) {
+    let mut status = RuleStatus::Ready;
+    let mut compiled = None;
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        status = RuleStatus::Invalid;
+    } else {
+        let conds: Vec<String> = r.detection.conditions.iter().map(|c| c.0.clone()).collect();
+        let cond_line = r.detection.conditions.first().map_or(0, |c| c.1);
+        match resolve_conditions(&conds, &r.detection.identifiers, 0) {
+            Err(compile::ResolveError::Parse(CondError::Deprecated { col })) => {
+                status = RuleStatus::Unsupported {
+                    reason: "the condition uses the deprecated pipe aggregation syntax ('| count() ...'); rewrite it as a correlation rule".into(),
+                    location: Location::new(&r.meta.path, cond_line, col),
+                };
+            }
+            Err(e) => {
+                let col = match &e {
+                    compile::ResolveError::Parse(CondError::Syntax { col, .. }) => *col,
+                    _ => 0,
+                };
+                let mut d =
+                    Diagnostic::error(Location::new(&r.meta.path, cond_line, col), e.to_string());
+                if let compile::ResolveError::Undefined(_) = e {
+                    let names: Vec<&str> = r
+                        .detection
+                        .identifiers
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect();
+                    d = d.with_help(format!("identifiers defined: {}", names.join(", ")));
+                }
+                diags.push(d);
+                status = RuleStatus::Invalid;
+            }
+            Ok(expr) => {
+                let mut sels = Vec::new();
+                let mut names = Vec::new();
+                let mut ok = true;
+                for ident in &r.detection.identifiers {
+                    match compile_selection(&ident.selection, fields) {
+                        Ok(s) => sels.push(s),
+                        Err(e) => {
+                            diags.push(Diagnostic::error(located(&r.meta, ident.line), e.0));
+                            ok = false;
+                            sels.push(CSel::All(vec![]));
+                        }
+                    }
+                    names.push(ident.name.clone());
+                }
+                if !ok {
+                    status = RuleStatus::Invalid;
+                } else if let Some((reason, location)) = unsupported.into_iter().next() {
+                    status = RuleStatus::Unsupported { reason, location };
+                } else {
+                    compiled = Some(CompiledRule { sels, names, expr });
+                }
+            }
+        }
+    }
+    (
+        RuleInfo {
+            meta: r.meta,
+            logsource: r.logsource,
+            kind: RuleKind::Detection,
+            status,
+            diagnostics: diags,
+            sources: 0,
+        },
+        compiled,
+    )
+}
+
+/// Applies meta filters: each listed rule whose logsource the filter covers becomes
+/// `(rule) and (filter condition)`.
+fn apply_filters(
+    filters: &[FilterRule],
+    rules: &mut [RuleInfo],
+    compiled: &mut [Option<CompiledRule>],
+    fields: &mut FieldTable,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for f in filters {
+        let floc = Location::new(&f.meta.path, f.meta.line, 0);
+        let conds: Vec<String> = f.detection.conditions.iter().map(|c| c.0.clone()).collect();
+        for target in &f.rules {
+            let mut found = false;
+            for (i, info) in rules.iter_mut().enumerate() {
+                if info.kind != RuleKind::Detection {
+                    continue;
+                }
+                let named = info.meta.id.as_deref() == Some(target.as_str())
+                    || info.meta.name.as_deref() == Some(target.as_str());
+                if !named {
+                    continue;
+                }
+                found = true;
+                if !covers(&info.logsource, &f.logsource) {
+                    continue;
+                }
+                let Some(rule) = compiled[i].as_mut() else {
+                    continue;
+                };
+                let base = rule.sels.len() as u32;
+                let fexpr = match resolve_conditions(&conds, &f.detection.identifiers, base) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        diags.push(Diagnostic::error(floc.clone(), format!("filter: {e}")));
+                        break;
+                    }
+                };
+                let mut ok = true;
+                let mut new_sels = Vec::new();
+                for ident in &f.detection.identifiers {
+                    match compile_selection(&ident.selection, fields) {
+                        Ok(s) => new_sels.push(s),
+                        Err(e) => {
+                            diags.push(Diagnostic::error(floc.clone(), format!("filter: {}", e.0)));
+                            ok = false;
+                        }
+                    }
+                }
+                if !ok {
+                    break;
+                }
+                for (s, ident) in new_sels.into_iter().zip(&f.detection.identifiers) {
+                    rule.sels.push(s);
+                    rule.names.push(format!("{}:{}", f.meta.title, ident.name));
+                }
+                let old = std::mem::replace(&mut rule.expr, Expr::Or(vec![]));
+                rule.expr = Expr::And(vec![old, fexpr]);
+            }
+            if !found {
+                diags.push(Diagnostic::warning(
+                    floc.clone(),
+                    format!(
+                        "filter '{}' names rule '{target}', which is not loaded",
+                        f.meta.title
+                    ),
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Readers: recorded files to events. (Being written.)
