@@ -7,7 +7,7 @@
 
 use crate::diag::{Diagnostic, Severity};
 use crate::sigma::{Options, Placeholders, RuleKind, RuleSet, RuleStatus};
-use crate::telemetry::{Event, Value};
+use crate::telemetry::{read, Event};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -182,7 +182,7 @@ fn eval(a: &EvalArgs) -> u8 {
     }
     let mut events: Vec<Event> = Vec::new();
     for (i, p) in a.inputs.iter().enumerate() {
-        let out = tmp_read_path(p, i);
+        let out = read::read_path(p, i);
         for d in &out.diagnostics {
             if d.severity == Severity::Error {
                 failed = true;
@@ -384,67 +384,4 @@ fn run(a: &RunArgs) -> u8 {
     } else {
         EXIT_OK
     }
-}
-
-// TEMPORARY until the readers land.
-pub struct TmpOut {
-    pub events: Vec<Event>,
-    pub diagnostics: Vec<Diagnostic>,
-}
-pub fn tmp_read_path(p: &Path, _i: usize) -> TmpOut {
-    let text = std::fs::read_to_string(p).unwrap_or_default();
-    let mut events = Vec::new();
-    for v in serde_json::Deserializer::from_str(&text)
-        .into_iter::<serde_json::Value>()
-        .flatten()
-    {
-        events.push(tmp_flatten(&v));
-    }
-    TmpOut {
-        events,
-        diagnostics: vec![],
-    }
-}
-pub fn tmp_flatten(v: &serde_json::Value) -> Event {
-    let mut ev = Event::default();
-    let Some(e) = v.get("Event") else {
-        if let Some(o) = v.as_object() {
-            for (k, x) in o {
-                ev.set(k.clone(), Value::from_json(x));
-            }
-        }
-        return ev;
-    };
-    if let Some(sys) = e.get("System").and_then(|s| s.as_object()) {
-        for (k, x) in sys {
-            match x {
-                serde_json::Value::Object(o) => {
-                    if let Some(a) = o.get("#attributes").and_then(|a| a.as_object()) {
-                        for (ak, av) in a {
-                            ev.set(format!("{k}_{ak}"), Value::from_json(av));
-                        }
-                    }
-                    if let Some(t) = o.get("#text") {
-                        ev.set(k.clone(), Value::from_json(t));
-                    }
-                }
-                x => ev.set(k.clone(), Value::from_json(x)),
-            }
-        }
-    }
-    for sect in ["EventData", "UserData"] {
-        if let Some(serde_json::Value::Object(o)) = e.get(sect) {
-            for (k, x) in o {
-                match x {
-                    serde_json::Value::Object(inner) if sect == "UserData" => {
-                        for (ik, iv) in inner {
-                            ev.set(ik.replace(' ', ""), Value::from_json(iv));
-                        }
-                    }
-                    x => ev.set(k.replace(' ', ""), Value::from_json(x)),
-                }
-            }
-        }
-    }
-    ev
 }

@@ -5,7 +5,7 @@
 //! `tests/oracle_disagreements.tsv`, each pinned by a conformance case.
 
 use purplecov::sigma::{Options, RuleKind, RuleSet, RuleStatus};
-use purplecov::telemetry::Event;
+use purplecov::telemetry::{read, Event};
 use purplecov::Severity;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -155,7 +155,7 @@ fn regression_cases(reference: &Path) -> Vec<Case> {
 }
 
 fn read_events(path: &Path) -> Vec<Event> {
-    let out = purplecov::cli::tmp_read_path(path, 0);
+    let out = read::read_path(path, 0);
     assert!(
         out.diagnostics
             .iter()

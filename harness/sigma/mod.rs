@@ -115,6 +115,17 @@ pub struct RuleSet {
     /// Rules that see events no source claims (rules without logsource keys; all rules without routing).
     unrouted: Vec<u32>,
     prefilter: Option<Prefilter>,
+    /// Per source: the rules of its bucket that the pre-filter cannot prune (evaluated on every event
+    /// of that source). Without the pre-filter, the whole bucket.
+    always: Vec<Vec<u32>>,
+    /// The same for the unrouted bucket.
+    unrouted_always: Vec<u32>,
+    /// Per needle: the rules that need it (a rule is a candidate when one of its needles is present).
+    postings: Vec<Vec<u32>>,
+    /// Per rule: the sources that feed it, sorted.
+    rule_sources: Vec<Vec<u32>>,
+    /// Per rule: whether it is in the unrouted bucket.
+    rule_unrouted: Vec<bool>,
     diagnostics: Vec<Diagnostic>,
     routing: bool,
 }
@@ -129,6 +140,9 @@ pub struct Scratch {
     derived_ranges: Vec<(usize, usize)>,
     saved: Vec<(u32, u32)>,
     seen: Vec<u32>,
+    seen_list: Vec<u32>,
+    cands: Vec<u32>,
+    cand_stamp: Vec<u32>,
     fired: Vec<u32>,
     stamp: u32,
     buf: String,
@@ -342,7 +356,41 @@ impl RuleSet {
             let refs: Vec<Option<&CompiledRule>> = compiled.iter().map(|c| c.as_ref()).collect();
             Prefilter::build(&refs)
         });
+        let needled = |r: u32| {
+            prefilter
+                .as_ref()
+                .is_some_and(|pf| matches!(pf.rule_needles.get(r as usize), Some(Some(_))))
+        };
+        let always: Vec<Vec<u32>> = buckets
+            .iter()
+            .map(|b| b.iter().copied().filter(|&r| !needled(r)).collect())
+            .collect();
+        let unrouted_always: Vec<u32> = unrouted.iter().copied().filter(|&r| !needled(r)).collect();
+        let mut postings: Vec<Vec<u32>> = Vec::new();
+        if let Some(pf) = &prefilter {
+            postings = vec![Vec::new(); pf.needle_count];
+            for (r, ids) in pf.rule_needles.iter().enumerate() {
+                for &id in ids.iter().flatten() {
+                    postings[id as usize].push(r as u32);
+                }
+            }
+        }
+        let mut rule_sources = vec![Vec::new(); rules.len()];
+        for (s, b) in buckets.iter().enumerate() {
+            for &r in b {
+                rule_sources[r as usize].push(s as u32);
+            }
+        }
+        let mut rule_unrouted = vec![false; rules.len()];
+        for &r in &unrouted {
+            rule_unrouted[r as usize] = true;
+        }
         RuleSet {
+            always,
+            unrouted_always,
+            postings,
+            rule_sources,
+            rule_unrouted,
             rules,
             compiled,
             fields,
@@ -383,6 +431,7 @@ impl RuleSet {
                 ..EventView::default()
             },
             fired: vec![0; self.rules.len()],
+            cand_stamp: vec![0; self.rules.len()],
             ..Scratch::default()
         }
     }
@@ -394,6 +443,7 @@ impl RuleSet {
         if sc.stamp == 0 {
             sc.seen.iter_mut().for_each(|s| *s = 0);
             sc.fired.iter_mut().for_each(|s| *s = 0);
+            sc.cand_stamp.iter_mut().for_each(|s| *s = 0);
             sc.stamp = 1;
         }
         let stamp = sc.stamp;
@@ -402,6 +452,7 @@ impl RuleSet {
         }
         if sc.fired.len() < self.rules.len() {
             sc.fired.resize(self.rules.len(), 0);
+            sc.cand_stamp.resize(self.rules.len(), 0);
         }
         // 1. The event's own fields.
         for fid in sc.touched.drain(..) {
@@ -434,49 +485,62 @@ impl RuleSet {
             sc.derived_ranges.push((start, sc.derived.len()));
         }
 
-        // 3. Literals present anywhere in the event.
+        // 3. Literals present anywhere in the event, and the rules that need one of them.
+        sc.cands.clear();
         if let Some(pf) = &self.prefilter {
-            pf.scan(&sc.view.lower, &mut sc.seen, stamp);
-        }
-
-        // 4. Rules of each source, through that source's field mapping.
-        let n_sources = sc.sources.len();
-        for k in 0..=n_sources {
-            let bucket: &[u32] = if k < n_sources {
-                let s = sc.sources[k] as usize;
-                let (a, b) = sc.derived_ranges[k];
-                sc.saved.clear();
-                for &(fid, idx) in &sc.derived[a..b] {
-                    let slot = &mut sc.view.slots[fid as usize];
-                    sc.saved.push((fid, *slot));
-                    *slot = idx;
-                }
-                self.buckets.get(s).map_or(&[], |v| v.as_slice())
-            } else if n_sources == 0 || !self.routing {
-                &self.unrouted
-            } else {
-                &[]
-            };
-            for &r in bucket {
-                let ri = r as usize;
-                if sc.fired[ri] == stamp {
-                    continue;
-                }
-                if let Some(pf) = &self.prefilter {
-                    if !pf.admits(ri, &sc.seen, stamp) {
-                        continue;
-                    }
-                }
-                if let Some(c) = &self.compiled[ri] {
-                    if c.eval(&sc.view) {
-                        sc.fired[ri] = stamp;
-                        out.push(ri);
+            pf.scan(&sc.view.lower, &mut sc.seen, &mut sc.seen_list, stamp);
+            for &id in &sc.seen_list {
+                for &r in self
+                    .postings
+                    .get(id as usize)
+                    .map_or(&[][..], |v| v.as_slice())
+                {
+                    if sc.cand_stamp[r as usize] != stamp {
+                        sc.cand_stamp[r as usize] = stamp;
+                        sc.cands.push(r);
                     }
                 }
             }
-            if k < n_sources {
-                for &(fid, old) in sc.saved.iter().rev() {
-                    sc.view.slots[fid as usize] = old;
+        }
+
+        // 4. Rules of each source, through that source's field mapping: those the pre-filter cannot
+        // prune, and the candidates this source feeds.
+        let n_sources = sc.sources.len();
+        let unrouted = n_sources == 0 || !self.routing;
+        for k in 0..n_sources {
+            let s = sc.sources[k];
+            let (a, b) = sc.derived_ranges[k];
+            sc.saved.clear();
+            for &(fid, idx) in &sc.derived[a..b] {
+                let slot = &mut sc.view.slots[fid as usize];
+                sc.saved.push((fid, *slot));
+                *slot = idx;
+            }
+            let always = self
+                .always
+                .get(s as usize)
+                .map_or(&[][..], |v| v.as_slice());
+            for &r in always {
+                self.try_rule(r, sc, stamp, out);
+            }
+            for i in 0..sc.cands.len() {
+                let r = sc.cands[i];
+                if self.rule_sources[r as usize].binary_search(&s).is_ok() {
+                    self.try_rule(r, sc, stamp, out);
+                }
+            }
+            for &(fid, old) in sc.saved.iter().rev() {
+                sc.view.slots[fid as usize] = old;
+            }
+        }
+        if unrouted {
+            for &r in &self.unrouted_always {
+                self.try_rule(r, sc, stamp, out);
+            }
+            for i in 0..sc.cands.len() {
+                let r = sc.cands[i];
+                if self.rule_unrouted[r as usize] {
+                    self.try_rule(r, sc, stamp, out);
                 }
             }
         }
@@ -502,6 +566,27 @@ impl RuleSet {
         routed
     }
 
+    /// Totals over `events` of (rules routed, rules the pre-filter admits, rules matched): how much
+    /// work routing and the pre-filter save. For benchmarks and tuning.
+    pub fn prefilter_stats(&self, events: &[Event]) -> (usize, usize, usize) {
+        let mut sc = self.scratch();
+        let (mut routed, mut admitted, mut matched) = (0, 0, 0);
+        for ev in events {
+            let r = self.routed(ev, &mut sc);
+            routed += r.len();
+            matched += sc.fired.iter().filter(|&&s| s == sc.stamp).count();
+            admitted += r
+                .iter()
+                .filter(|&&ri| {
+                    self.prefilter
+                        .as_ref()
+                        .is_none_or(|pf| pf.admits(ri, &sc.seen, sc.stamp))
+                })
+                .count();
+        }
+        (routed, admitted, matched)
+    }
+
     /// Names of the mapping sources an event belongs to.
     pub fn sources_of(&self, ev: &Event, sc: &mut Scratch) -> Vec<String> {
         let mut out = Vec::new();
@@ -510,6 +595,20 @@ impl RuleSet {
             .iter()
             .filter_map(|&s| self.router.sources.get(s as usize).map(|x| x.name.clone()))
             .collect()
+    }
+
+    #[inline]
+    fn try_rule(&self, r: u32, sc: &mut Scratch, stamp: u32, out: &mut Vec<usize>) {
+        let ri = r as usize;
+        if sc.fired[ri] == stamp {
+            return;
+        }
+        if let Some(Some(c)) = self.compiled.get(ri) {
+            if c.eval(&sc.view) {
+                sc.fired[ri] = stamp;
+                out.push(ri);
+            }
+        }
     }
 
     /// Evaluates events in parallel; hits come out ordered by event, then rule, whatever the thread

@@ -54,6 +54,7 @@ impl Prefilter {
         } else {
             AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::Standard)
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(&needles)
                 .ok()
         };
@@ -71,14 +72,21 @@ impl Prefilter {
     }
 
     /// Marks the needles present in `haystack` (folded event texts) in `seen` with `stamp`.
-    pub fn scan(&self, haystack: &str, seen: &mut Vec<u32>, stamp: u32) {
+    /// Marks the needles present in `haystack` (folded event texts) in `seen` with `stamp`, and lists
+    /// each one once in `list`.
+    pub fn scan(&self, haystack: &str, seen: &mut Vec<u32>, list: &mut Vec<u32>, stamp: u32) {
+        list.clear();
         let Some(ac) = &self.ac else { return };
         if seen.len() < self.needle_count {
             seen.resize(self.needle_count, 0);
         }
         for m in ac.find_overlapping_iter(haystack) {
-            if let Some(s) = seen.get_mut(m.pattern().as_usize()) {
-                *s = stamp;
+            let id = m.pattern().as_u32();
+            if let Some(s) = seen.get_mut(id as usize) {
+                if *s != stamp {
+                    *s = stamp;
+                    list.push(id);
+                }
             }
         }
     }

@@ -7,6 +7,8 @@
 //! are stripped from field names, as the Sigma specification's field-naming rules say; nothing else is
 //! changed.
 
+mod evtx;
+mod json;
 pub mod read;
 
 use std::fmt;

@@ -1,0 +1,816 @@
+//! JSON text to events: record framing and record flattening.
+//!
+//! Input: UTF-8 text holding JSON records in one of three framings (a JSON array of records, JSONL,
+//! or a stream of concatenated, possibly pretty-printed objects), or one already parsed record.
+//! Output: one [`Event`] per object record, in file order, with `Origin.record` set to the 1-based
+//! line where the record starts, plus a located [`Diagnostic`] for every record that could not be
+//! read; reading goes on after a bad record.
+//!
+//! Record shapes (see [`event_from_json`]): flat records pass through (nested objects become dotted
+//! names); the nested `Event.System`/`Event.EventData`/`Event.UserData` shape that the evtx crate
+//! and SigmaHQ's regression data use is flattened to the names Sigma rules use (`Provider_Name`,
+//! `EventID`, `CommandLine`); the xmltodict variant of that shape (`@Name` attributes, `Data` as a
+//! list of `{"@Name", "#text"}`) is read the same way; Microsoft Defender streaming rows
+//! (`category: AdvancedHunting-<Table>`) become their `properties` plus `Table`.
+//!
+//! This module never panics on input, never drops a field the source wrote (only `xmlns`
+//! declarations), and never changes a value's type.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Map, Value as Json};
+
+use super::read::ReadOutput;
+use super::{Event, Value};
+use crate::diag::{Diagnostic, Location};
+
+/// After this many diagnostics for one file, the rest are counted in one summary diagnostic.
+pub(super) const MAX_DIAGNOSTICS: usize = 50;
+
+/// The help line attached to record-framing errors.
+const FRAMING_HELP: &str =
+    "records must be JSON objects: one per line (JSONL), elements of one JSON \
+array, or concatenated objects (pretty-printed ones start with `{` at the start of a line)";
+
+// ---------------------------------------------------------------------------------------------
+// Record flattening
+// ---------------------------------------------------------------------------------------------
+
+/// One JSON record to an [`Event`].
+///
+/// - Nested EVTX shape (`{"Event": {"System": {..}, "EventData": {..} | "UserData": {..}}}`):
+///   `System` children become fields by name; an element with attributes gives one field
+///   `<Element>_<Attribute>` per attribute and, with a `#text`, the field `<Element>` itself
+///   (`Provider_Name`, `TimeCreated_SystemTime`, `EventID` + `EventID_Qualifiers`). `EventData`
+///   children become fields with every space removed from the name; unnamed `Data` becomes the
+///   field `Data` (a list or a string). `UserData` holds one wrapper element whose children become
+///   top-level fields. Attributes written `@Name` (xmltodict exports) are read like `#attributes`.
+///   `xmlns` declarations are dropped. A data field whose name a `System` field already has keeps
+///   the `System` field under the plain name and is itself stored as `EventData.<Name>` /
+///   `UserData.<Name>` (event 104 has `UserData.Channel`, the channel that was cleared).
+/// - Defender streaming shape (`{"category": "AdvancedHunting-<Table>", "properties": {..}}`):
+///   the fields of `properties`, then `Table` = `<Table>` unless `properties` has one, then the
+///   other envelope keys (`time`, `tenantId`, ...) that `properties` does not already have.
+/// - Anything else is a flat record: each key is a field, nested objects (not inside arrays) are
+///   flattened into dotted names, arrays stay lists.
+///
+/// A value that is not an object gives an event without fields.
+pub fn event_from_json(v: &Json) -> Event {
+    let Json::Object(obj) = v else {
+        return Event::default();
+    };
+    let mut f = Fields::default();
+    if let Some(Json::Object(ev)) = obj.get("Event") {
+        if ev.get("System").is_some_and(Json::is_object) {
+            evtx_event(&mut f, ev);
+            for (k, v) in obj {
+                if k != "Event" {
+                    flat(&mut f, k.clone(), v, Put::Set);
+                }
+            }
+            return f.into_event();
+        }
+    }
+    if let (Some(Json::String(cat)), Some(Json::Object(props))) =
+        (obj.get("category"), obj.get("properties"))
+    {
+        if let Some(table) = strip_prefix_ignore_case(cat, "AdvancedHunting-") {
+            for (k, v) in props {
+                flat(&mut f, k.clone(), v, Put::Set);
+            }
+            if !f.has("Table") {
+                f.set("Table".to_string(), Value::Str(table.to_string()));
+            }
+            for (k, v) in obj {
+                if k != "properties" && !f.has(k) {
+                    flat(&mut f, k.clone(), v, Put::Set);
+                }
+            }
+            return f.into_event();
+        }
+    }
+    for (k, v) in obj {
+        flat(&mut f, k.clone(), v, Put::Set);
+    }
+    f.into_event()
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) {
+        s.get(prefix.len()..)
+    } else {
+        None
+    }
+}
+
+/// Fields being collected, with an index so names stay unique without a quadratic search.
+#[derive(Default)]
+struct Fields {
+    fields: Vec<(String, Value)>,
+    index: HashMap<String, usize>,
+}
+
+/// How a field is stored.
+#[derive(Clone, Copy)]
+enum Put<'a> {
+    /// Under its name, replacing an earlier value of that name.
+    Set,
+    /// Under its name unless an earlier field has it; then as `<container>.<name>`.
+    Data(&'a str),
+}
+
+impl Fields {
+    fn has(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    fn set(&mut self, name: String, value: Value) {
+        if let Some(&i) = self.index.get(&name) {
+            if let Some(slot) = self.fields.get_mut(i) {
+                slot.1 = value;
+                return;
+            }
+        }
+        self.index.insert(name.clone(), self.fields.len());
+        self.fields.push((name, value));
+    }
+
+    fn put(&mut self, how: Put<'_>, name: String, value: Value) {
+        match how {
+            Put::Data(container) if self.has(&name) => {
+                self.set(format!("{container}.{name}"), value)
+            }
+            _ => self.set(name, value),
+        }
+    }
+
+    fn into_event(self) -> Event {
+        Event {
+            sensor: None,
+            fields: self.fields,
+            origin: Default::default(),
+        }
+    }
+}
+
+/// Flat flattening: nested objects become dotted names; everything else (arrays included) is one
+/// field. An empty object stays a field holding an empty map, so the name is not lost.
+fn flat(f: &mut Fields, name: String, v: &Json, how: Put<'_>) {
+    match v {
+        Json::Object(m) if !m.is_empty() => {
+            for (k, c) in m {
+                flat(f, format!("{name}.{k}"), c, how);
+            }
+        }
+        _ => f.put(how, name, Value::from_json(v)),
+    }
+}
+
+/// `xmlns` and `xmlns:prefix` declarations are markup, not data.
+fn is_xmlns(attr: &str) -> bool {
+    attr == "xmlns" || attr.starts_with("xmlns:")
+}
+
+/// Sigma's field names have no spaces (`Threat Name` -> `ThreatName`).
+fn strip_spaces(name: &str) -> String {
+    if name.contains(' ') {
+        name.replace(' ', "")
+    } else {
+        name.to_string()
+    }
+}
+
+/// The attribute name of a key, if the key holds one attribute (`@Name`, xmltodict style).
+fn at_attribute(key: &str) -> Option<&str> {
+    key.strip_prefix('@').filter(|a| !a.is_empty())
+}
+
+/// Stores the attributes of element `name` as `<name>_<attribute>`, dropping `xmlns`.
+fn attributes(f: &mut Fields, name: &str, attrs: &Json, how: Put<'_>) {
+    match attrs {
+        Json::Object(m) => {
+            for (a, v) in m {
+                if !is_xmlns(a) {
+                    flat(f, format!("{name}_{a}"), v, how);
+                }
+            }
+        }
+        Json::Null => {}
+        other => f.put(how, format!("{name}_attributes"), Value::from_json(other)),
+    }
+}
+
+/// One XML element rendered as JSON, stored under `name`: attributes become `<name>_<attr>`, a
+/// `#text` becomes `<name>`, child elements become `<name>.<child>` (recursively), and a scalar,
+/// a list or null is the value of `<name>`.
+fn element(f: &mut Fields, name: String, v: &Json, how: Put<'_>) {
+    let Json::Object(m) = v else {
+        f.put(how, name, Value::from_json(v));
+        return;
+    };
+    if m.is_empty() {
+        f.put(how, name, Value::Map(Vec::new()));
+        return;
+    }
+    for (k, c) in m {
+        if k == "#attributes" {
+            attributes(f, &name, c, how);
+        } else if let Some(a) = at_attribute(k) {
+            if !is_xmlns(a) {
+                flat(f, format!("{name}_{a}"), c, how);
+            }
+        } else if k == "#text" {
+            f.put(how, name.clone(), Value::from_json(c));
+        } else {
+            element(f, format!("{name}.{}", strip_spaces(k)), c, how);
+        }
+    }
+}
+
+/// The `Event` object of the nested EVTX shape.
+fn evtx_event(f: &mut Fields, ev: &Map<String, Json>) {
+    for (k, v) in ev {
+        match k.as_str() {
+            "#attributes" => attributes(f, "Event", v, Put::Set),
+            "System" => system(f, v),
+            "EventData" => event_data(f, v),
+            "UserData" => user_data(f, v),
+            _ => match at_attribute(k) {
+                Some(a) if is_xmlns(a) => {}
+                Some(a) => flat(f, format!("Event_{a}"), v, Put::Set),
+                // RenderingInfo, ProcessingErrorData, ...: kept under their own dotted names.
+                None => element(f, k.clone(), v, Put::Data("Event")),
+            },
+        }
+    }
+}
+
+fn system(f: &mut Fields, v: &Json) {
+    match v {
+        Json::Object(m) => {
+            for (k, c) in m {
+                match at_attribute(k) {
+                    Some(a) if is_xmlns(a) => {}
+                    Some(a) => flat(f, format!("System_{a}"), c, Put::Set),
+                    None if k == "#attributes" => attributes(f, "System", c, Put::Set),
+                    None => element(f, k.clone(), c, Put::Set),
+                }
+            }
+        }
+        other => f.set("System".to_string(), Value::from_json(other)),
+    }
+}
+
+fn event_data(f: &mut Fields, v: &Json) {
+    const HOW: Put<'static> = Put::Data("EventData");
+    let m = match v {
+        Json::Null => return,
+        Json::Object(m) => m,
+        other => {
+            f.put(HOW, "EventData".to_string(), Value::from_json(other));
+            return;
+        }
+    };
+    for (k, c) in m {
+        if k == "#attributes" {
+            attributes(f, "EventData", c, HOW);
+        } else if let Some(a) = at_attribute(k) {
+            if !is_xmlns(a) {
+                flat(f, format!("EventData_{a}"), c, HOW);
+            }
+        } else if k == "#text" {
+            f.put(HOW, "EventData".to_string(), Value::from_json(c));
+        } else if k == "Data" {
+            data(f, c);
+        } else {
+            element(f, strip_spaces(k), c, HOW);
+        }
+    }
+}
+
+/// The name and value of a named `<Data Name="..">` element in xmltodict (`@Name`) or
+/// `#attributes` form; a missing `#text` is the empty string (the element was empty).
+fn named_data(m: &Map<String, Json>) -> Option<(String, Value)> {
+    let name = match (m.get("@Name"), m.get("#attributes")) {
+        (Some(Json::String(n)), _) => n,
+        (_, Some(Json::Object(a))) => match a.get("Name") {
+            Some(Json::String(n)) => n,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let value = m
+        .get("#text")
+        .map(Value::from_json)
+        .unwrap_or_else(|| Value::Str(String::new()));
+    Some((strip_spaces(name), value))
+}
+
+/// `EventData.Data`: unnamed values (evtx: `{"#text": [..]}` or a list or a string) become the
+/// field `Data`; named elements (xmltodict: `[{"@Name": "CommandLine", "#text": ".."}]`) become
+/// fields of their own.
+fn data(f: &mut Fields, v: &Json) {
+    const HOW: Put<'static> = Put::Data("EventData");
+    match v {
+        Json::Array(items) => {
+            let mut unnamed = Vec::new();
+            for item in items {
+                match item {
+                    Json::Object(m) => match named_data(m) {
+                        Some((name, value)) => f.put(HOW, name, value),
+                        None => match m.get("#text") {
+                            Some(t) if m.len() == 1 => unnamed.push(Value::from_json(t)),
+                            _ => unnamed.push(Value::from_json(item)),
+                        },
+                    },
+                    _ => unnamed.push(Value::from_json(item)),
+                }
+            }
+            if !unnamed.is_empty() || items.is_empty() {
+                f.put(HOW, "Data".to_string(), Value::List(unnamed));
+            }
+        }
+        Json::Object(m) => match named_data(m) {
+            Some((name, value)) => f.put(HOW, name, value),
+            None => element(f, "Data".to_string(), v, HOW),
+        },
+        _ => f.put(HOW, "Data".to_string(), Value::from_json(v)),
+    }
+}
+
+fn user_data(f: &mut Fields, v: &Json) {
+    const HOW: Put<'static> = Put::Data("UserData");
+    let m = match v {
+        Json::Null => return,
+        Json::Object(m) => m,
+        other => {
+            f.put(HOW, "UserData".to_string(), Value::from_json(other));
+            return;
+        }
+    };
+    for (wrapper, wv) in m {
+        if wrapper == "#attributes" {
+            attributes(f, "UserData", wv, HOW);
+            continue;
+        }
+        if let Some(a) = at_attribute(wrapper) {
+            if !is_xmlns(a) {
+                flat(f, format!("UserData_{a}"), wv, HOW);
+            }
+            continue;
+        }
+        let wname = strip_spaces(wrapper);
+        let Json::Object(children) = wv else {
+            f.put(HOW, wname, Value::from_json(wv));
+            continue;
+        };
+        for (k, c) in children {
+            if k == "#attributes" {
+                attributes(f, &wname, c, HOW);
+            } else if let Some(a) = at_attribute(k) {
+                if !is_xmlns(a) {
+                    flat(f, format!("{wname}_{a}"), c, HOW);
+                }
+            } else if k == "#text" {
+                f.put(HOW, wname.clone(), Value::from_json(c));
+            } else {
+                element(f, strip_spaces(k), c, HOW);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record framing
+// ---------------------------------------------------------------------------------------------
+
+/// Byte offsets of line starts, to turn offsets into 1-based lines and columns.
+struct Lines<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        Lines { text, starts }
+    }
+
+    /// 0-based index of the line holding byte `off`.
+    fn line_index(&self, off: usize) -> usize {
+        match self.starts.binary_search(&off) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+    }
+
+    /// 1-based line and 1-based column (in characters) of byte `off`.
+    fn line_col(&self, off: usize) -> (usize, usize) {
+        let li = self.line_index(off);
+        let start = self.starts.get(li).copied().unwrap_or(0);
+        let col = self
+            .text
+            .get(start..off)
+            .map(|s| s.chars().count())
+            .unwrap_or(0);
+        (li + 1, col + 1)
+    }
+
+    /// Byte offset of the start of 1-based `line` (the text's end past the last line).
+    fn line_start(&self, line: usize) -> usize {
+        self.starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(self.text.len())
+    }
+
+    /// End of the line holding byte `off` (the offset of its `\n`, or the text's end).
+    fn line_end(&self, off: usize) -> usize {
+        let li = self.line_index(off);
+        self.starts
+            .get(li + 1)
+            .map(|s| s - 1)
+            .unwrap_or(self.text.len())
+    }
+
+    /// Byte offset of an error that serde_json located at `line`/`column` (1-based, column in
+    /// bytes) in the slice starting at `base`.
+    fn error_offset(&self, base: usize, line: usize, column: usize) -> usize {
+        let abs_line = self.line_index(base) + line; // 1-based
+        let line_start = if line <= 1 {
+            base
+        } else {
+            self.line_start(abs_line)
+        };
+        let mut off = (line_start + column.saturating_sub(1)).min(self.text.len());
+        while !self.text.is_char_boundary(off) {
+            off -= 1;
+        }
+        off
+    }
+}
+
+/// How records are laid out, as learnt from the first record that parsed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// Nothing parsed yet.
+    Unknown,
+    /// One record per line: each line is parsed on its own.
+    Lines,
+    /// Records may span lines.
+    Stream,
+}
+
+struct Reader<'t, 'p> {
+    text: &'t str,
+    lines: Lines<'t>,
+    path: &'p Path,
+    input: usize,
+    out: ReadOutput,
+    framing: Framing,
+    unreported: usize,
+}
+
+/// Reads JSON records from text (no BOM). See the module documentation.
+pub(super) fn read_text(text: &str, path: &Path, input: usize) -> ReadOutput {
+    let mut r = Reader {
+        text,
+        lines: Lines::new(text),
+        path,
+        input,
+        out: ReadOutput::default(),
+        framing: Framing::Unknown,
+        unreported: 0,
+    };
+    r.run();
+    r.finish()
+}
+
+fn skip_ws(b: &[u8], mut pos: usize) -> usize {
+    while let Some(c) = b.get(pos) {
+        if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            pos += 1;
+        } else {
+            break;
+        }
+    }
+    pos
+}
+
+/// serde_json's message without its " at line L column C" suffix, said as what was expected.
+fn bare_message(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    let bare = match s.rfind(" at line ") {
+        Some(i) if e.line() > 0 => &s[..i],
+        _ => s.as_str(),
+    };
+    let said = match bare {
+        "key must be a string" => "expected a key (a string in double quotes)",
+        "EOF while parsing an object" => "expected `}`, found the end of the input",
+        "EOF while parsing a list" => "expected `]`, found the end of the input",
+        "EOF while parsing a string" => "expected `\"`, found the end of the input",
+        "EOF while parsing a value" => "expected a value, found the end of the input",
+        "trailing comma" => "expected a value after `,` (trailing comma)",
+        "trailing characters" => "expected the end of the record, found more characters",
+        "control character (\\u0000-\\u001F) found while parsing a string" => {
+            "expected `\"` or an escape, found a raw control character (a line break?) in a string"
+        }
+        other => other,
+    };
+    said.to_string()
+}
+
+/// What a JSON value is, for messages.
+fn kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+impl Reader<'_, '_> {
+    fn run(&mut self) {
+        let b = self.text.as_bytes();
+        let mut pos = skip_ws(b, 0);
+        while pos < b.len() {
+            pos = if b.get(pos) == Some(&b'[') {
+                self.array(pos)
+            } else {
+                self.record(pos)
+            };
+            pos = skip_ws(b, pos);
+        }
+    }
+
+    fn finish(mut self) -> ReadOutput {
+        if self.unreported > 0 {
+            let d = Diagnostic::error(
+                Location::file(self.path),
+                format!(
+                    "{} more records could not be read (not listed one by one)",
+                    self.unreported
+                ),
+            );
+            self.out.diagnostics.push(d);
+        }
+        self.out
+    }
+
+    fn diag(&mut self, d: Diagnostic) {
+        if self.out.diagnostics.len() < MAX_DIAGNOSTICS {
+            self.out.diagnostics.push(d);
+        } else {
+            self.unreported += 1;
+        }
+    }
+
+    fn loc(&self, off: usize) -> Location {
+        let (line, col) = self.lines.line_col(off);
+        Location::new(self.path, line, col)
+    }
+
+    /// Parses one JSON value starting at `pos` (no leading whitespace) within `text[..limit]`;
+    /// returns it and the offset just past it.
+    fn parse_at(&self, pos: usize, limit: usize) -> Result<(Json, usize), serde_json::Error> {
+        let slice = self.text.get(pos..limit).unwrap_or("");
+        let mut it = serde_json::Deserializer::from_str(slice).into_iter::<Json>();
+        match it.next() {
+            Some(Ok(v)) => Ok((v, pos + it.byte_offset())),
+            Some(Err(e)) => Err(e),
+            None => Err(<serde_json::Error as serde::de::Error>::custom(
+                "expected a JSON value",
+            )),
+        }
+    }
+
+    /// Turns a parsed top-level value into an event (or a diagnostic when it is not an object).
+    fn accept(&mut self, v: Json, start: usize) {
+        if v.is_object() {
+            let mut ev = event_from_json(&v);
+            ev.origin.input = self.input;
+            // The line only: a column would cost a scan of the line (long for one-line arrays).
+            ev.origin.record = self.lines.line_index(start) as u64 + 1;
+            self.out.events.push(ev);
+        } else {
+            self.out.skipped += 1;
+            let d = Diagnostic::error(
+                self.loc(start),
+                format!("expected a JSON object (one record), found {}", kind(&v)),
+            )
+            .with_help(FRAMING_HELP);
+            self.diag(d);
+        }
+    }
+
+    /// Reports a record that did not parse, counts it as skipped.
+    fn parse_error(&mut self, start: usize, e: &serde_json::Error, err_off: usize) {
+        self.out.skipped += 1;
+        let rest = self
+            .text
+            .get(start..self.lines.line_end(start))
+            .unwrap_or("");
+        if !rest.starts_with(['{', '[']) {
+            // Not even the start of an object: say what is there instead.
+            let mut excerpt: String = rest.chars().take(24).collect();
+            if excerpt.len() < rest.trim_end().len() {
+                excerpt.push_str("...");
+            }
+            let d = Diagnostic::error(
+                self.loc(start),
+                format!(
+                    "expected a JSON object (`{{`), found `{}`",
+                    excerpt.trim_end()
+                ),
+            )
+            .with_help(FRAMING_HELP);
+            self.diag(d);
+            return;
+        }
+        let start_line = self.lines.line_col(start).0;
+        let err_line = self.lines.line_col(err_off).0;
+        let mut msg = format!("invalid JSON: {}", bare_message(e));
+        if err_line != start_line {
+            msg.push_str(&format!(" (in the record starting at line {start_line})"));
+        }
+        let d = Diagnostic::error(self.loc(err_off), msg).with_help(FRAMING_HELP);
+        self.diag(d);
+    }
+
+    /// Where to go on after a bad record that started at `start`: the next line whose first
+    /// non-blank character is `{` in the same column as the bad record's start.
+    fn resync(&self, start: usize) -> usize {
+        let b = self.text.as_bytes();
+        let li = self.lines.line_index(start);
+        let col = start - self.lines.starts.get(li).copied().unwrap_or(0);
+        for &ls in self.lines.starts.iter().skip(li + 1) {
+            let first = skip_ws_inline(b, ls);
+            if first - ls == col && b.get(first) == Some(&b'{') {
+                return first;
+            }
+        }
+        b.len()
+    }
+
+    /// One top-level record (or value) at `start`; returns where to go on.
+    fn record(&mut self, start: usize) -> usize {
+        if self.framing != Framing::Stream {
+            // First try the record on its own line (JSONL).
+            let eol = self.lines.line_end(start);
+            match self.parse_at(start, eol) {
+                Ok((v, end)) => {
+                    if self.framing == Framing::Unknown {
+                        self.framing = Framing::Lines;
+                    }
+                    self.accept(v, start);
+                    return end;
+                }
+                Err(e) if !e.is_eof() => {
+                    let err_off = self.lines.error_offset(start, e.line(), e.column());
+                    self.parse_error(start, &e, err_off);
+                    return if self.framing == Framing::Lines {
+                        self.next_line(start)
+                    } else {
+                        self.resync(start)
+                    };
+                }
+                Err(_) => {}
+            }
+            // The line ends inside the value: it may span lines (pretty-printed).
+            return match self.parse_at(start, self.text.len()) {
+                Ok((v, end)) => {
+                    if self.framing == Framing::Unknown {
+                        self.framing = Framing::Stream;
+                    }
+                    self.accept(v, start);
+                    end
+                }
+                Err(e) if self.framing == Framing::Lines => {
+                    // JSONL: the record is cut short on its line; the next line is the next record.
+                    self.parse_error(start, &e, eol);
+                    if self.unreported == 0 {
+                        if let Some(d) = self.out.diagnostics.last_mut() {
+                            d.message = "invalid JSON: the line ends before the record does".into();
+                        }
+                    }
+                    self.next_line(start)
+                }
+                Err(e) => {
+                    let err_off = self.lines.error_offset(start, e.line(), e.column());
+                    self.parse_error(start, &e, err_off);
+                    self.resync(start)
+                }
+            };
+        }
+        match self.parse_at(start, self.text.len()) {
+            Ok((v, end)) => {
+                self.accept(v, start);
+                end
+            }
+            Err(e) => {
+                let err_off = self.lines.error_offset(start, e.line(), e.column());
+                self.parse_error(start, &e, err_off);
+                self.resync(start)
+            }
+        }
+    }
+
+    /// The start of the line after the one holding `off`.
+    fn next_line(&self, off: usize) -> usize {
+        let li = self.lines.line_index(off);
+        self.lines.line_start(li + 2)
+    }
+
+    /// A top-level JSON array at `open` (the `[`): each element is one record.
+    fn array(&mut self, open: usize) -> usize {
+        self.framing = Framing::Stream;
+        let b = self.text.as_bytes();
+        let mut pos = skip_ws(b, open + 1);
+        if b.get(pos) == Some(&b']') {
+            return pos + 1;
+        }
+        loop {
+            if pos >= b.len() {
+                self.out.skipped += 1;
+                let d = Diagnostic::error(
+                    self.loc(b.len()),
+                    "invalid JSON: the file ends inside the array (expected `]`)",
+                )
+                .with_help(FRAMING_HELP);
+                self.diag(d);
+                return pos;
+            }
+            let start = pos;
+            match self.parse_at(start, b.len()) {
+                Ok((v, end)) => {
+                    self.accept(v, start);
+                    pos = skip_ws(b, end);
+                    match b.get(pos) {
+                        Some(b',') => pos = skip_ws(b, pos + 1),
+                        Some(b']') => return pos + 1,
+                        None => {
+                            let d = Diagnostic::error(
+                                self.loc(pos),
+                                "invalid JSON: the file ends inside the array (expected `,` or `]`)",
+                            );
+                            self.diag(d);
+                            return pos;
+                        }
+                        Some(_) => {
+                            let d = Diagnostic::error(
+                                self.loc(pos),
+                                "invalid JSON: expected `,` or `]` after an array element",
+                            )
+                            .with_help(FRAMING_HELP);
+                            self.diag(d);
+                            match self.resync_element(start) {
+                                Some(p) => pos = p,
+                                None => return b.len(),
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    let err_off = self.lines.error_offset(start, e.line(), e.column());
+                    self.parse_error(start, &e, err_off);
+                    match self.resync_element(start) {
+                        Some(p) => pos = p,
+                        None => {
+                            if let Some(d) = self.out.diagnostics.last_mut() {
+                                d.message.push_str("; the rest of the array was not read");
+                            }
+                            return b.len();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resync inside an array: only when elements start lines (pretty-printed arrays), at the next
+    /// line starting with `{` in the same column.
+    fn resync_element(&self, start: usize) -> Option<usize> {
+        let b = self.text.as_bytes();
+        let li = self.lines.line_index(start);
+        let ls = self.lines.starts.get(li).copied().unwrap_or(0);
+        if skip_ws_inline(b, ls) != start {
+            return None;
+        }
+        let p = self.resync(start);
+        (p < b.len()).then_some(p)
+    }
+}
+
+/// Skips spaces and tabs (not newlines).
+fn skip_ws_inline(b: &[u8], mut pos: usize) -> usize {
+    while matches!(b.get(pos), Some(b' ' | b'\t' | b'\r')) {
+        pos += 1;
+    }
+    pos
+}
