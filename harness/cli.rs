@@ -6,9 +6,10 @@
 //! a table, and it is the only place that turns problems into exit codes.
 
 use crate::diag::{Diagnostic, Severity};
-use crate::sigma::{Options, Placeholders, RuleKind, RuleSet, RuleStatus};
-use crate::telemetry::{read, Event};
+use crate::sigma::{Hit, Options, Placeholders, RuleKind, RuleSet, RuleStatus};
+use crate::telemetry::read;
 use clap::{Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -180,18 +181,8 @@ fn eval(a: &EvalArgs) -> u8 {
             Severity::Warning => warnings += 1,
         }
     }
-    let mut events: Vec<Event> = Vec::new();
-    for (i, p) in a.inputs.iter().enumerate() {
-        let out = read::read_path(p, i);
-        for d in &out.diagnostics {
-            if d.severity == Severity::Error {
-                failed = true;
-            }
-            print_diag(d);
-        }
-        events.extend(out.events);
-    }
-    let hits = set.evaluate(&events);
+    let (hits, n_events, read_failed) = evaluate_inputs(&set, &a.inputs);
+    failed |= read_failed;
     let rules = set.rules();
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
@@ -208,7 +199,7 @@ fn eval(a: &EvalArgs) -> u8 {
             });
             writeln!(w, "{obj}")
         }),
-        EvalFormat::Table => write_hit_table(&mut w, &set, &hits, events.len()),
+        EvalFormat::Table => write_hit_table(&mut w, &set, &hits, n_events),
     };
     if res.and_then(|_| w.flush()).is_err() {
         return EXIT_INPUT;
@@ -227,7 +218,7 @@ fn eval(a: &EvalArgs) -> u8 {
         .count();
     eprintln!(
         "purplecov eval: {} events, {} rules ready, {} unsupported, {} invalid, {} hits{}",
-        events.len(),
+        n_events,
         ready,
         unsupported,
         invalid,
@@ -245,10 +236,69 @@ fn eval(a: &EvalArgs) -> u8 {
     }
 }
 
+/// Size of the parts a JSON Lines input is read and evaluated in (in parallel, memory bounded).
+const PART_BYTES: usize = 4 << 20;
+
+/// Reads every input and evaluates the rules on its events, part by part; returns the hits (event
+/// numbers across all inputs in the order given), the number of events and whether a record could
+/// not be read. Diagnostics are printed as they come, in input order.
+fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool) {
+    let mut hits = Vec::new();
+    let mut next_event = 0usize;
+    let mut failed = false;
+    let mut take = |out: &read::ReadOutput, part_hits: Vec<Hit>, n: usize| {
+        for d in &out.diagnostics {
+            if d.severity == Severity::Error {
+                failed = true;
+            }
+            print_diag(d);
+        }
+        hits.extend(part_hits.into_iter().map(|h| Hit {
+            event: h.event + next_event,
+            rule: h.rule,
+        }));
+        next_event += n;
+    };
+    let group = rayon::current_num_threads().max(1) * 2;
+    for (i, p) in inputs.iter().enumerate() {
+        match read::load_path(p, i, PART_BYTES) {
+            read::Loaded::Done(out) => {
+                let h = set.evaluate(&out.events);
+                take(&out, h, out.events.len());
+            }
+            read::Loaded::Text { text, parts } => {
+                for chunk in parts.chunks(group) {
+                    let results: Vec<(read::ReadOutput, Vec<Hit>, usize)> = chunk
+                        .par_iter()
+                        .map_init(
+                            || (set.scratch(), Vec::new()),
+                            |(sc, out), part| {
+                                let mut r = read::read_part(&text, *part, p, i);
+                                let mut h = Vec::new();
+                                for (j, ev) in r.events.iter().enumerate() {
+                                    set.matches(ev, sc, out);
+                                    h.extend(out.iter().map(|&rule| Hit { event: j, rule }));
+                                }
+                                let n = r.events.len();
+                                r.events = Vec::new();
+                                (r, h, n)
+                            },
+                        )
+                        .collect();
+                    for (r, h, n) in results {
+                        take(&r, h, n);
+                    }
+                }
+            }
+        }
+    }
+    (hits, next_event, failed)
+}
+
 fn write_hit_table(
     w: &mut impl Write,
     set: &RuleSet,
-    hits: &[crate::sigma::Hit],
+    hits: &[Hit],
     n_events: usize,
 ) -> std::io::Result<()> {
     let rules = set.rules();

@@ -10,7 +10,7 @@ use super::condition::{self, Cond, CondError, OfTarget, Quant};
 use super::matcher::{CompileError, EventView, LeafMatcher};
 use super::rule::{Identifier, Selection};
 use super::value::{ItemSpec, Leaf, Linking, Pattern, Tok};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Field names used by any rule or by the logsource mapping, each with a small integer id.
 #[derive(Debug, Default, Clone)]

@@ -54,7 +54,7 @@ impl Prefilter {
         } else {
             AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::Standard)
-                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
                 .build(&needles)
                 .ok()
         };

@@ -10,13 +10,14 @@
 //! names); the nested `Event.System`/`Event.EventData`/`Event.UserData` shape that the evtx crate
 //! and SigmaHQ's regression data use is flattened to the names Sigma rules use (`Provider_Name`,
 //! `EventID`, `CommandLine`); the xmltodict variant of that shape (`@Name` attributes, `Data` as a
-//! list of `{"@Name", "#text"}`) is read the same way; Microsoft Defender streaming rows
+//! list of `{"@Name", "#text"}`) and the evtx crate's `separate_json_attributes` variant
+//! (`"Provider_attributes": {..}`) are read the same way; Microsoft Defender streaming rows
 //! (`category: AdvancedHunting-<Table>`) become their `properties` plus `Table`.
 //!
 //! This module never panics on input, never drops a field the source wrote (only `xmlns`
 //! declarations), and never changes a value's type.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use serde_json::{Map, Value as Json};
@@ -45,7 +46,8 @@ array, or concatenated objects (pretty-printed ones start with `{` at the start 
 ///   (`Provider_Name`, `TimeCreated_SystemTime`, `EventID` + `EventID_Qualifiers`). `EventData`
 ///   children become fields with every space removed from the name; unnamed `Data` becomes the
 ///   field `Data` (a list or a string). `UserData` holds one wrapper element whose children become
-///   top-level fields. Attributes written `@Name` (xmltodict exports) are read like `#attributes`.
+///   top-level fields. Attributes written `@Name` (xmltodict exports) or as a sibling
+///   `<Element>_attributes` object (evtx `separate_json_attributes`) are read like `#attributes`.
 ///   `xmlns` declarations are dropped. A data field whose name a `System` field already has keeps
 ///   the `System` field under the plain name and is itself stored as `EventData.<Name>` /
 ///   `UserData.<Name>` (event 104 has `UserData.Channel`, the channel that was cleared).
@@ -65,8 +67,10 @@ pub fn event_from_json(v: &Json) -> Event {
         if ev.get("System").is_some_and(Json::is_object) {
             evtx_event(&mut f, ev);
             for (k, v) in obj {
-                if k != "Event" {
-                    flat(&mut f, k.clone(), v, Put::Set);
+                match separate_attributes(k, v) {
+                    _ if k == "Event" => {}
+                    Some(base) => attributes(&mut f, base, v, Put::Set),
+                    None => flat(&mut f, k.clone(), v, Put::Set),
                 }
             }
             return f.into_event();
@@ -182,6 +186,13 @@ fn strip_spaces(name: &str) -> String {
     }
 }
 
+/// The element whose attributes a key holds, in the evtx crate's `separate_json_attributes`
+/// output (`"Provider_attributes": {"Name": ..}` next to, or instead of, `"Provider"`).
+fn separate_attributes<'k>(key: &'k str, v: &Json) -> Option<&'k str> {
+    key.strip_suffix("_attributes")
+        .filter(|base| !base.is_empty() && v.is_object())
+}
+
 /// The attribute name of a key, if the key holds one attribute (`@Name`, xmltodict style).
 fn at_attribute(key: &str) -> Option<&str> {
     key.strip_prefix('@').filter(|a| !a.is_empty())
@@ -223,6 +234,8 @@ fn element(f: &mut Fields, name: String, v: &Json, how: Put<'_>) {
             }
         } else if k == "#text" {
             f.put(how, name.clone(), Value::from_json(c));
+        } else if let Some(base) = separate_attributes(k, c) {
+            attributes(f, &format!("{name}.{}", strip_spaces(base)), c, how);
         } else {
             element(f, format!("{name}.{}", strip_spaces(k)), c, how);
         }
@@ -237,12 +250,18 @@ fn evtx_event(f: &mut Fields, ev: &Map<String, Json>) {
             "System" => system(f, v),
             "EventData" => event_data(f, v),
             "UserData" => user_data(f, v),
-            _ => match at_attribute(k) {
-                Some(a) if is_xmlns(a) => {}
-                Some(a) => flat(f, format!("Event_{a}"), v, Put::Set),
-                // RenderingInfo, ProcessingErrorData, ...: kept under their own dotted names.
-                None => element(f, k.clone(), v, Put::Data("Event")),
-            },
+            _ => {
+                if let Some(base) = separate_attributes(k, v) {
+                    attributes(f, base, v, Put::Data("Event"));
+                } else if let Some(a) = at_attribute(k) {
+                    if !is_xmlns(a) {
+                        flat(f, format!("Event_{a}"), v, Put::Set);
+                    }
+                } else {
+                    // RenderingInfo, ProcessingErrorData, ...: kept under their own dotted names.
+                    element(f, k.clone(), v, Put::Data("Event"));
+                }
+            }
         }
     }
 }
@@ -255,7 +274,10 @@ fn system(f: &mut Fields, v: &Json) {
                     Some(a) if is_xmlns(a) => {}
                     Some(a) => flat(f, format!("System_{a}"), c, Put::Set),
                     None if k == "#attributes" => attributes(f, "System", c, Put::Set),
-                    None => element(f, k.clone(), c, Put::Set),
+                    None => match separate_attributes(k, c) {
+                        Some(base) => attributes(f, base, c, Put::Set),
+                        None => element(f, k.clone(), c, Put::Set),
+                    },
                 }
             }
         }
@@ -361,6 +383,10 @@ fn user_data(f: &mut Fields, v: &Json) {
             }
             continue;
         }
+        if let Some(base) = separate_attributes(wrapper, wv) {
+            attributes(f, &strip_spaces(base), wv, HOW);
+            continue;
+        }
         let wname = strip_spaces(wrapper);
         let Json::Object(children) = wv else {
             f.put(HOW, wname, Value::from_json(wv));
@@ -375,6 +401,8 @@ fn user_data(f: &mut Fields, v: &Json) {
                 }
             } else if k == "#text" {
                 f.put(HOW, wname.clone(), Value::from_json(c));
+            } else if let Some(base) = separate_attributes(k, c) {
+                attributes(f, &strip_spaces(base), c, HOW);
             } else {
                 element(f, strip_spaces(k), c, HOW);
             }
