@@ -396,13 +396,21 @@ fn field_source(v: &Yaml, fields: &mut FieldTable) -> Result<FieldSource, String
     }
 }
 
-/// Computes a mapped value from the view: either an existing field index or a new derived text.
+/// Computes a mapped value from the view: either an existing field index or a new derived text
+/// (written into the view's arenas; `buf` is reused, so this allocates nothing once warmed up).
 pub fn resolve_field(src: &FieldSource, view: &mut EventView, buf: &mut String) -> Option<u32> {
-    let first_text = |view: &EventView, fid: u32| -> Option<String> {
-        let f = view.field(fid)?;
-        let a = view.atoms_of(f).first()?;
-        Some(view.orig(a).to_string())
-    };
+    /// Copies the first text of a field into `buf`; false when the field is absent or empty.
+    fn first_text(view: &EventView, fid: u32, buf: &mut String) -> bool {
+        buf.clear();
+        let Some(f) = view.field(fid) else {
+            return false;
+        };
+        let Some(a) = view.atoms_of(f).first() else {
+            return false;
+        };
+        buf.push_str(view.orig(a));
+        true
+    }
     match src {
         FieldSource::Rename(fid) => view
             .slots
@@ -410,49 +418,70 @@ pub fn resolve_field(src: &FieldSource, view: &mut EventView, buf: &mut String) 
             .copied()
             .filter(|&i| i != super::matcher::ABSENT),
         FieldSource::Hex(fid) => {
-            let t = first_text(view, *fid)?;
-            let t = t.trim();
+            if !first_text(view, *fid, buf) {
+                return None;
+            }
+            let t = buf.trim();
             let digits = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"))?;
             let n = u64::from_str_radix(digits, 16).ok()?;
-            Some(view.push_text(&n.to_string()))
+            buf.clear();
+            use std::fmt::Write as _;
+            let _ = write!(buf, "{n}");
+            Some(view.push_text(buf))
         }
         FieldSource::Basename(fid) => {
-            let t = first_text(view, *fid)?;
-            let b = t.rsplit(['\\', '/']).next().unwrap_or(&t).to_string();
-            Some(view.push_text(&b))
+            if !first_text(view, *fid, buf) {
+                return None;
+            }
+            let start = buf.rfind(['\\', '/']).map_or(0, |i| i + 1);
+            buf.drain(..start);
+            Some(view.push_text(buf))
         }
         FieldSource::Lower(fid) => {
-            let t = first_text(view, *fid)?;
-            Some(view.push_text(&fold(&t)))
+            if !first_text(view, *fid, buf) {
+                return None;
+            }
+            let lowered = fold(buf);
+            Some(view.push_text(&lowered))
         }
         FieldSource::Table {
             from,
             table,
             default,
         } => {
-            let t = first_text(view, *from).map(|t| fold(&t));
-            let hit = t
-                .as_deref()
-                .and_then(|t| table.iter().find(|(k, _)| k == t).map(|(_, v)| v.clone()));
-            let v = hit.or_else(|| default.clone())?;
-            Some(view.push_text(&v))
+            let found = if first_text(view, *from, buf) {
+                table
+                    .iter()
+                    .find(|(k, _)| {
+                        if buf.is_ascii() {
+                            k.eq_ignore_ascii_case(buf)
+                        } else {
+                            fold(buf) == *k
+                        }
+                    })
+                    .map(|(_, v)| v.as_str())
+            } else {
+                None
+            };
+            let v = found.or(default.as_deref())?;
+            Some(view.push_text(v))
         }
         FieldSource::JoinArgs(fids) => {
-            buf.clear();
+            let mut joined = std::mem::take(buf);
+            joined.clear();
+            let mut part = String::new();
             for fid in fids {
-                let Some(t) = first_text(view, *fid) else {
+                if !first_text(view, *fid, &mut part) {
                     break;
-                };
-                if !buf.is_empty() {
-                    buf.push(' ');
                 }
-                buf.push_str(&t);
+                if !joined.is_empty() {
+                    joined.push(' ');
+                }
+                joined.push_str(&part);
             }
-            if buf.is_empty() {
-                return None;
-            }
-            let s = buf.clone();
-            Some(view.push_text(&s))
+            let r = (!joined.is_empty()).then(|| view.push_text(&joined));
+            *buf = joined;
+            r
         }
     }
 }
