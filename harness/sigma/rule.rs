@@ -27,6 +27,14 @@ pub struct RuleMeta {
     pub date: Option<String>,
     pub modified: Option<String>,
     pub license: Option<String>,
+    /// `taxonomy` (default `sigma`).
+    pub taxonomy: Option<String>,
+    /// `related`: (id, type) pairs.
+    pub related: Vec<(String, String)>,
+    /// `fields` worth showing with a match.
+    pub fields: Vec<String>,
+    /// `scope`.
+    pub scope: Vec<String>,
     pub path: PathBuf,
     /// 1-based line where the document starts.
     pub line: usize,
@@ -233,6 +241,20 @@ fn finish(cx: Ctx<'_>, kind: DocKind) -> ParsedDoc {
     }
 }
 
+const RELATED_TYPES: [&str; 5] = ["derived", "obsolete", "merged", "renamed", "similar"];
+
+fn is_iso_date(d: &str) -> bool {
+    let b = d.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && (1..=12).contains(&d[5..7].parse::<u32>().unwrap_or(0))
+        && (1..=31).contains(&d[8..10].parse::<u32>().unwrap_or(0))
+}
+
 const LEVELS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
 const STATUSES: [&str; 5] = [
     "stable",
@@ -270,6 +292,45 @@ fn read_meta(cx: &mut Ctx<'_>, m: &serde_norway::Mapping, meta: &mut RuleMeta) {
         Some(v) => scalar_text(v),
         None => None,
     };
+    meta.taxonomy = opt("taxonomy");
+    meta.fields = get(m, "fields").map(string_list).unwrap_or_default();
+    meta.scope = get(m, "scope").map(string_list).unwrap_or_default();
+    if let Some(rel) = get(m, "related") {
+        match rel {
+            Yaml::Sequence(items) => {
+                for it in items {
+                    let id = it.get("id").and_then(scalar_text);
+                    let ty = it.get("type").and_then(scalar_text);
+                    match (id, ty) {
+                        (Some(id), Some(ty)) => {
+                            if !RELATED_TYPES.contains(&ty.as_str()) {
+                                cx.warn(
+                                    &["related"],
+                                    format!(
+                                        "related type '{ty}' is not one of {}",
+                                        RELATED_TYPES.join(", ")
+                                    ),
+                                );
+                            }
+                            meta.related.push((id, ty));
+                        }
+                        _ => cx.warn(&["related"], "each 'related' entry needs 'id' and 'type'"),
+                    }
+                }
+            }
+            _ => cx.warn(&["related"], "'related' must be a list of {id, type}"),
+        }
+    }
+    for key in ["date", "modified"] {
+        if let Some(d) = get(m, key).and_then(scalar_text) {
+            if !is_iso_date(&d) {
+                cx.warn(
+                    &[key],
+                    format!("{key} '{d}' is not a date written YYYY-MM-DD (Sigma 2.0 dropped YYYY/MM/DD)"),
+                );
+            }
+        }
+    }
     meta.references = get(m, "references").map(string_list).unwrap_or_default();
     meta.tags = get(m, "tags").map(string_list).unwrap_or_default();
     meta.falsepositives = get(m, "falsepositives")
