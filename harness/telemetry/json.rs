@@ -20,7 +20,8 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
+use std::borrow::Cow;
 
 use super::read::ReadOutput;
 use super::{Event, Value};
@@ -37,6 +38,160 @@ array, or concatenated objects (pretty-printed ones start with `{` at the start 
 // ---------------------------------------------------------------------------------------------
 // Record flattening
 // ---------------------------------------------------------------------------------------------
+
+/// A parsed JSON value that borrows unescaped strings from the text it was read from and keeps
+/// object members in source order without hashing them: reading builds one of these per record and
+/// turns it into an [`Event`] at once, which is much cheaper than a `serde_json::Value` (whose
+/// objects are hashed maps here, because the evtx crate turns on `preserve_order`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum J<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// An integer above `i64::MAX`, kept as its exact digits.
+    Big(u64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Array(Vec<J<'a>>),
+    Object(Vec<(Cow<'a, str>, J<'a>)>),
+}
+
+impl<'a> J<'a> {
+    fn is_object(&self) -> bool {
+        matches!(self, J::Object(_))
+    }
+
+    /// A `serde_json::Value` as a `J` (for records the evtx crate has already parsed).
+    fn from_value(v: &'a Json) -> J<'a> {
+        match v {
+            Json::Null => J::Null,
+            Json::Bool(b) => J::Bool(*b),
+            Json::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => J::Int(i),
+                (None, Some(u)) => J::Big(u),
+                _ => J::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Json::String(s) => J::Str(Cow::Borrowed(s)),
+            Json::Array(a) => J::Array(a.iter().map(J::from_value).collect()),
+            Json::Object(o) => J::Object(
+                o.iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), J::from_value(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Member lookup on an object's members (first member of that name).
+trait Members<'a> {
+    fn field(&self, key: &str) -> Option<&J<'a>>;
+}
+
+impl<'a> Members<'a> for [(Cow<'a, str>, J<'a>)] {
+    fn field(&self, key: &str) -> Option<&J<'a>> {
+        self.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+/// A `J` as an event value (types kept, as [`Value::from_json`] does).
+fn from_j(v: &J<'_>) -> Value {
+    match v {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Int(i) => Value::Int(*i),
+        J::Big(u) => Value::Str(u.to_string()),
+        J::Float(f) => Value::Float(*f),
+        J::Str(s) => Value::Str(s.to_string()),
+        J::Array(a) => Value::List(a.iter().map(from_j).collect()),
+        J::Object(o) => Value::Map(o.iter().map(|(k, v)| (k.to_string(), from_j(v))).collect()),
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for J<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = J<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<J<'de>, E> {
+                Ok(J::Null)
+            }
+            fn visit_none<E>(self) -> Result<J<'de>, E> {
+                Ok(J::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<J<'de>, E> {
+                Ok(J::Bool(b))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<J<'de>, E> {
+                Ok(J::Int(i))
+            }
+            fn visit_u64<E>(self, u: u64) -> Result<J<'de>, E> {
+                Ok(i64::try_from(u).map_or(J::Big(u), J::Int))
+            }
+            fn visit_f64<E>(self, f: f64) -> Result<J<'de>, E> {
+                Ok(J::Float(f))
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<J<'de>, E> {
+                Ok(J::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<J<'de>, E> {
+                Ok(J::Str(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<J<'de>, E> {
+                Ok(J::Str(Cow::Owned(s)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<J<'de>, A::Error> {
+                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(0));
+                while let Some(v) = a.next_element::<J<'de>>()? {
+                    out.push(v);
+                }
+                Ok(J::Array(out))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<J<'de>, A::Error> {
+                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(0));
+                while let Some(k) = a.next_key::<CowKey<'de>>()? {
+                    let v = a.next_value::<J<'de>>()?;
+                    out.push((k.0, v));
+                }
+                Ok(J::Object(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An object key, borrowed when it has no escapes.
+struct CowKey<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for CowKey<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CowKey<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// One JSON record (already parsed as a `serde_json::Value`) to an [`Event`]; see [`event_from_j`]
+/// for the shapes.
+pub fn event_from_json(v: &Json) -> Event {
+    event_from_j(&J::from_value(v))
+}
 
 /// One JSON record to an [`Event`].
 ///
@@ -58,44 +213,44 @@ array, or concatenated objects (pretty-printed ones start with `{` at the start 
 ///   flattened into dotted names, arrays stay lists.
 ///
 /// A value that is not an object gives an event without fields.
-pub fn event_from_json(v: &Json) -> Event {
-    let Json::Object(obj) = v else {
+pub(crate) fn event_from_j(v: &J<'_>) -> Event {
+    let J::Object(obj) = v else {
         return Event::default();
     };
     let mut f = Fields::default();
-    if let Some(Json::Object(ev)) = obj.get("Event") {
-        if ev.get("System").is_some_and(Json::is_object) {
+    if let Some(J::Object(ev)) = obj.field("Event") {
+        if ev.field("System").is_some_and(J::is_object) {
             evtx_event(&mut f, ev);
             for (k, v) in obj {
                 match separate_attributes(k, v) {
                     _ if k == "Event" => {}
                     Some(base) => attributes(&mut f, base, v, Put::Set),
-                    None => flat(&mut f, k.clone(), v, Put::Set),
+                    None => flat(&mut f, k.to_string(), v, Put::Set),
                 }
             }
             return f.into_event();
         }
     }
-    if let (Some(Json::String(cat)), Some(Json::Object(props))) =
-        (obj.get("category"), obj.get("properties"))
+    if let (Some(J::Str(cat)), Some(J::Object(props))) =
+        (obj.field("category"), obj.field("properties"))
     {
         if let Some(table) = strip_prefix_ignore_case(cat, "AdvancedHunting-") {
             for (k, v) in props {
-                flat(&mut f, k.clone(), v, Put::Set);
+                flat(&mut f, k.to_string(), v, Put::Set);
             }
             if !f.has("Table") {
                 f.set("Table".to_string(), Value::Str(table.to_string()));
             }
             for (k, v) in obj {
                 if k != "properties" && !f.has(k) {
-                    flat(&mut f, k.clone(), v, Put::Set);
+                    flat(&mut f, k.to_string(), v, Put::Set);
                 }
             }
             return f.into_event();
         }
     }
     for (k, v) in obj {
-        flat(&mut f, k.clone(), v, Put::Set);
+        flat(&mut f, k.to_string(), v, Put::Set);
     }
     f.into_event()
 }
@@ -161,14 +316,14 @@ impl Fields {
 
 /// Flat flattening: nested objects become dotted names; everything else (arrays included) is one
 /// field. An empty object stays a field holding an empty map, so the name is not lost.
-fn flat(f: &mut Fields, name: String, v: &Json, how: Put<'_>) {
+fn flat(f: &mut Fields, name: String, v: &J<'_>, how: Put<'_>) {
     match v {
-        Json::Object(m) if !m.is_empty() => {
+        J::Object(m) if !m.is_empty() => {
             for (k, c) in m {
                 flat(f, format!("{name}.{k}"), c, how);
             }
         }
-        _ => f.put(how, name, Value::from_json(v)),
+        _ => f.put(how, name, from_j(v)),
     }
 }
 
@@ -188,7 +343,7 @@ fn strip_spaces(name: &str) -> String {
 
 /// The element whose attributes a key holds, in the evtx crate's `separate_json_attributes`
 /// output (`"Provider_attributes": {"Name": ..}` next to, or instead of, `"Provider"`).
-fn separate_attributes<'k>(key: &'k str, v: &Json) -> Option<&'k str> {
+fn separate_attributes<'k>(key: &'k str, v: &J<'_>) -> Option<&'k str> {
     key.strip_suffix("_attributes")
         .filter(|base| !base.is_empty() && v.is_object())
 }
@@ -199,26 +354,26 @@ fn at_attribute(key: &str) -> Option<&str> {
 }
 
 /// Stores the attributes of element `name` as `<name>_<attribute>`, dropping `xmlns`.
-fn attributes(f: &mut Fields, name: &str, attrs: &Json, how: Put<'_>) {
+fn attributes(f: &mut Fields, name: &str, attrs: &J<'_>, how: Put<'_>) {
     match attrs {
-        Json::Object(m) => {
+        J::Object(m) => {
             for (a, v) in m {
                 if !is_xmlns(a) {
                     flat(f, format!("{name}_{a}"), v, how);
                 }
             }
         }
-        Json::Null => {}
-        other => f.put(how, format!("{name}_attributes"), Value::from_json(other)),
+        J::Null => {}
+        other => f.put(how, format!("{name}_attributes"), from_j(other)),
     }
 }
 
 /// One XML element rendered as JSON, stored under `name`: attributes become `<name>_<attr>`, a
 /// `#text` becomes `<name>`, child elements become `<name>.<child>` (recursively), and a scalar,
 /// a list or null is the value of `<name>`.
-fn element(f: &mut Fields, name: String, v: &Json, how: Put<'_>) {
-    let Json::Object(m) = v else {
-        f.put(how, name, Value::from_json(v));
+fn element(f: &mut Fields, name: String, v: &J<'_>, how: Put<'_>) {
+    let J::Object(m) = v else {
+        f.put(how, name, from_j(v));
         return;
     };
     if m.is_empty() {
@@ -233,7 +388,7 @@ fn element(f: &mut Fields, name: String, v: &Json, how: Put<'_>) {
                 flat(f, format!("{name}_{a}"), c, how);
             }
         } else if k == "#text" {
-            f.put(how, name.clone(), Value::from_json(c));
+            f.put(how, name.clone(), from_j(c));
         } else if let Some(base) = separate_attributes(k, c) {
             attributes(f, &format!("{name}.{}", strip_spaces(base)), c, how);
         } else {
@@ -243,9 +398,9 @@ fn element(f: &mut Fields, name: String, v: &Json, how: Put<'_>) {
 }
 
 /// The `Event` object of the nested EVTX shape.
-fn evtx_event(f: &mut Fields, ev: &Map<String, Json>) {
+fn evtx_event(f: &mut Fields, ev: &[(Cow<'_, str>, J<'_>)]) {
     for (k, v) in ev {
-        match k.as_str() {
+        match k.as_ref() {
             "#attributes" => attributes(f, "Event", v, Put::Set),
             "System" => system(f, v),
             "EventData" => event_data(f, v),
@@ -259,16 +414,16 @@ fn evtx_event(f: &mut Fields, ev: &Map<String, Json>) {
                     }
                 } else {
                     // RenderingInfo, ProcessingErrorData, ...: kept under their own dotted names.
-                    element(f, k.clone(), v, Put::Data("Event"));
+                    element(f, k.to_string(), v, Put::Data("Event"));
                 }
             }
         }
     }
 }
 
-fn system(f: &mut Fields, v: &Json) {
+fn system(f: &mut Fields, v: &J<'_>) {
     match v {
-        Json::Object(m) => {
+        J::Object(m) => {
             for (k, c) in m {
                 match at_attribute(k) {
                     Some(a) if is_xmlns(a) => {}
@@ -276,22 +431,22 @@ fn system(f: &mut Fields, v: &Json) {
                     None if k == "#attributes" => attributes(f, "System", c, Put::Set),
                     None => match separate_attributes(k, c) {
                         Some(base) => attributes(f, base, c, Put::Set),
-                        None => element(f, k.clone(), c, Put::Set),
+                        None => element(f, k.to_string(), c, Put::Set),
                     },
                 }
             }
         }
-        other => f.set("System".to_string(), Value::from_json(other)),
+        other => f.set("System".to_string(), from_j(other)),
     }
 }
 
-fn event_data(f: &mut Fields, v: &Json) {
+fn event_data(f: &mut Fields, v: &J<'_>) {
     const HOW: Put<'static> = Put::Data("EventData");
     let m = match v {
-        Json::Null => return,
-        Json::Object(m) => m,
+        J::Null => return,
+        J::Object(m) => m,
         other => {
-            f.put(HOW, "EventData".to_string(), Value::from_json(other));
+            f.put(HOW, "EventData".to_string(), from_j(other));
             return;
         }
     };
@@ -303,7 +458,7 @@ fn event_data(f: &mut Fields, v: &Json) {
                 flat(f, format!("EventData_{a}"), c, HOW);
             }
         } else if k == "#text" {
-            f.put(HOW, "EventData".to_string(), Value::from_json(c));
+            f.put(HOW, "EventData".to_string(), from_j(c));
         } else if k == "Data" {
             data(f, c);
         } else {
@@ -314,18 +469,18 @@ fn event_data(f: &mut Fields, v: &Json) {
 
 /// The name and value of a named `<Data Name="..">` element in xmltodict (`@Name`) or
 /// `#attributes` form; a missing `#text` is the empty string (the element was empty).
-fn named_data(m: &Map<String, Json>) -> Option<(String, Value)> {
-    let name = match (m.get("@Name"), m.get("#attributes")) {
-        (Some(Json::String(n)), _) => n,
-        (_, Some(Json::Object(a))) => match a.get("Name") {
-            Some(Json::String(n)) => n,
+fn named_data(m: &[(Cow<'_, str>, J<'_>)]) -> Option<(String, Value)> {
+    let name = match (m.field("@Name"), m.field("#attributes")) {
+        (Some(J::Str(n)), _) => n,
+        (_, Some(J::Object(a))) => match a.field("Name") {
+            Some(J::Str(n)) => n,
             _ => return None,
         },
         _ => return None,
     };
     let value = m
-        .get("#text")
-        .map(Value::from_json)
+        .field("#text")
+        .map(from_j)
         .unwrap_or_else(|| Value::Str(String::new()));
     Some((strip_spaces(name), value))
 }
@@ -333,42 +488,42 @@ fn named_data(m: &Map<String, Json>) -> Option<(String, Value)> {
 /// `EventData.Data`: unnamed values (evtx: `{"#text": [..]}` or a list or a string) become the
 /// field `Data`; named elements (xmltodict: `[{"@Name": "CommandLine", "#text": ".."}]`) become
 /// fields of their own.
-fn data(f: &mut Fields, v: &Json) {
+fn data(f: &mut Fields, v: &J<'_>) {
     const HOW: Put<'static> = Put::Data("EventData");
     match v {
-        Json::Array(items) => {
+        J::Array(items) => {
             let mut unnamed = Vec::new();
             for item in items {
                 match item {
-                    Json::Object(m) => match named_data(m) {
+                    J::Object(m) => match named_data(m) {
                         Some((name, value)) => f.put(HOW, name, value),
-                        None => match m.get("#text") {
-                            Some(t) if m.len() == 1 => unnamed.push(Value::from_json(t)),
-                            _ => unnamed.push(Value::from_json(item)),
+                        None => match m.field("#text") {
+                            Some(t) if m.len() == 1 => unnamed.push(from_j(t)),
+                            _ => unnamed.push(from_j(item)),
                         },
                     },
-                    _ => unnamed.push(Value::from_json(item)),
+                    _ => unnamed.push(from_j(item)),
                 }
             }
             if !unnamed.is_empty() || items.is_empty() {
                 f.put(HOW, "Data".to_string(), Value::List(unnamed));
             }
         }
-        Json::Object(m) => match named_data(m) {
+        J::Object(m) => match named_data(m) {
             Some((name, value)) => f.put(HOW, name, value),
             None => element(f, "Data".to_string(), v, HOW),
         },
-        _ => f.put(HOW, "Data".to_string(), Value::from_json(v)),
+        _ => f.put(HOW, "Data".to_string(), from_j(v)),
     }
 }
 
-fn user_data(f: &mut Fields, v: &Json) {
+fn user_data(f: &mut Fields, v: &J<'_>) {
     const HOW: Put<'static> = Put::Data("UserData");
     let m = match v {
-        Json::Null => return,
-        Json::Object(m) => m,
+        J::Null => return,
+        J::Object(m) => m,
         other => {
-            f.put(HOW, "UserData".to_string(), Value::from_json(other));
+            f.put(HOW, "UserData".to_string(), from_j(other));
             return;
         }
     };
@@ -388,8 +543,8 @@ fn user_data(f: &mut Fields, v: &Json) {
             continue;
         }
         let wname = strip_spaces(wrapper);
-        let Json::Object(children) = wv else {
-            f.put(HOW, wname, Value::from_json(wv));
+        let J::Object(children) = wv else {
+            f.put(HOW, wname, from_j(wv));
             continue;
         };
         for (k, c) in children {
@@ -400,7 +555,7 @@ fn user_data(f: &mut Fields, v: &Json) {
                     flat(f, format!("{wname}_{a}"), c, HOW);
                 }
             } else if k == "#text" {
-                f.put(HOW, wname.clone(), Value::from_json(c));
+                f.put(HOW, wname.clone(), from_j(c));
             } else if let Some(base) = separate_attributes(k, c) {
                 attributes(f, &strip_spaces(base), c, HOW);
             } else {
@@ -552,18 +707,18 @@ fn bare_message(e: &serde_json::Error) -> String {
 }
 
 /// What a JSON value is, for messages.
-fn kind(v: &Json) -> &'static str {
+fn kind(v: &J<'_>) -> &'static str {
     match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
+        J::Null => "null",
+        J::Bool(_) => "a boolean",
+        J::Int(_) | J::Float(_) | J::Big(_) => "a number",
+        J::Str(_) => "a string",
+        J::Array(_) => "an array",
+        J::Object(_) => "an object",
     }
 }
 
-impl Reader<'_, '_> {
+impl<'t> Reader<'t, '_> {
     fn run(&mut self) {
         let b = self.text.as_bytes();
         let mut pos = skip_ws(b, 0);
@@ -606,9 +761,9 @@ impl Reader<'_, '_> {
 
     /// Parses one JSON value starting at `pos` (no leading whitespace) within `text[..limit]`;
     /// returns it and the offset just past it.
-    fn parse_at(&self, pos: usize, limit: usize) -> Result<(Json, usize), serde_json::Error> {
+    fn parse_at(&self, pos: usize, limit: usize) -> Result<(J<'t>, usize), serde_json::Error> {
         let slice = self.text.get(pos..limit).unwrap_or("");
-        let mut it = serde_json::Deserializer::from_str(slice).into_iter::<Json>();
+        let mut it = serde_json::Deserializer::from_str(slice).into_iter::<J<'t>>();
         match it.next() {
             Some(Ok(v)) => Ok((v, pos + it.byte_offset())),
             Some(Err(e)) => Err(e),
@@ -619,9 +774,9 @@ impl Reader<'_, '_> {
     }
 
     /// Turns a parsed top-level value into an event (or a diagnostic when it is not an object).
-    fn accept(&mut self, v: Json, start: usize) {
+    fn accept(&mut self, v: J<'t>, start: usize) {
         if v.is_object() {
-            let mut ev = event_from_json(&v);
+            let mut ev = event_from_j(&v);
             ev.origin.input = self.input;
             // The line only: a column would cost a scan of the line (long for one-line arrays).
             ev.origin.record = self.lines.line_index(start) as u64 + 1;
