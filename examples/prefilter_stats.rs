@@ -31,4 +31,15 @@ fn main() {
     }
     let eval = t.elapsed().as_secs_f64();
     println!("load_s={load:.3} read_s={read:.3} eval_s={eval:.3} events_per_s={:.0} us_per_event={:.2} hits={total}", n / eval, eval * 1e6 / n);
+    if std::env::var_os("COSTS").is_some() {
+        for (r, ns) in set.rule_costs(&out.events).into_iter().take(15) {
+            let info = &set.rules()[r];
+            println!(
+                "{:>8.1} ms  {}  {}",
+                ns as f64 / 1e6,
+                info.meta.id.clone().unwrap_or_default(),
+                info.meta.path.display()
+            );
+        }
+    }
 }

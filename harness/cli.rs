@@ -237,7 +237,7 @@ fn eval(a: &EvalArgs) -> u8 {
 }
 
 /// Size of the parts a JSON Lines input is read and evaluated in (in parallel, memory bounded).
-const PART_BYTES: usize = 4 << 20;
+const PART_BYTES: usize = 1 << 20;
 
 /// Reads every input and evaluates the rules on its events, part by part; returns the hits (event
 /// numbers across all inputs in the order given), the number of events and whether a record could
@@ -266,6 +266,37 @@ fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool)
                 let h = set.evaluate(&out.events);
                 take(&out, h, out.events.len());
             }
+            read::Loaded::Stream(mut parts) => loop {
+                let mut batch = Vec::with_capacity(group);
+                while batch.len() < group {
+                    match parts.next_part() {
+                        Some(p) => batch.push(p),
+                        None => break,
+                    }
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                let results: Vec<(read::ReadOutput, Vec<Hit>, usize)> = batch
+                    .par_iter()
+                    .map_init(
+                        || (set.scratch(), Vec::new()),
+                        |(sc, out), (text, first_line, diag)| {
+                            let mut r = read::read_part_text(text, *first_line, p, i);
+                            if let Some(d) = diag {
+                                r.diagnostics.insert(0, d.clone());
+                            }
+                            let h = eval_part(set, &r.events, sc, out);
+                            let n = r.events.len();
+                            r.events = Vec::new();
+                            (r, h, n)
+                        },
+                    )
+                    .collect();
+                for (r, h, n) in results {
+                    take(&r, h, n);
+                }
+            },
             read::Loaded::Text { text, parts } => {
                 for chunk in parts.chunks(group) {
                     let results: Vec<(read::ReadOutput, Vec<Hit>, usize)> = chunk
@@ -274,11 +305,7 @@ fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool)
                             || (set.scratch(), Vec::new()),
                             |(sc, out), part| {
                                 let mut r = read::read_part(&text, *part, p, i);
-                                let mut h = Vec::new();
-                                for (j, ev) in r.events.iter().enumerate() {
-                                    set.matches(ev, sc, out);
-                                    h.extend(out.iter().map(|&rule| Hit { event: j, rule }));
-                                }
+                                let h = eval_part(set, &r.events, sc, out);
                                 let n = r.events.len();
                                 r.events = Vec::new();
                                 (r, h, n)
@@ -293,6 +320,21 @@ fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool)
         }
     }
     (hits, next_event, failed)
+}
+
+/// Hits of one part (event numbers within the part).
+fn eval_part(
+    set: &RuleSet,
+    events: &[crate::telemetry::Event],
+    sc: &mut crate::sigma::Scratch,
+    out: &mut Vec<usize>,
+) -> Vec<Hit> {
+    let mut h = Vec::new();
+    for (j, ev) in events.iter().enumerate() {
+        set.matches(ev, sc, out);
+        h.extend(out.iter().map(|&rule| Hit { event: j, rule }));
+    }
+    h
 }
 
 fn write_hit_table(

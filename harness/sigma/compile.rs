@@ -40,8 +40,94 @@ pub struct CItem {
     pub negate: bool,
     pub linking: Linking,
     pub groups: Vec<Vec<LeafMatcher>>,
+    /// For an OR over many values: the same leaves as literal sets (one Aho-Corasick automaton for
+    /// the `contains` values, one hash set for the whole-value ones), so a value is searched once,
+    /// not once per rule value.
+    pub any: Option<Box<AnySet>>,
     /// The items as written (for the pre-filter and explanations).
     pub spec: ItemSpec,
+}
+
+/// Fewest leaves in an OR for which literal sets pay.
+const ANY_SET_MIN: usize = 4;
+
+/// The leaves of an OR-linked item, sorted into literal sets and the rest.
+#[derive(Debug, Clone)]
+pub struct AnySet {
+    /// Per case mode (`false` = case-insensitive, folded; `true` = cased).
+    contains: [Option<aho_corasick::AhoCorasick>; 2],
+    exact: [rustc_hash::FxHashSet<String>; 2],
+    rest: Vec<LeafMatcher>,
+}
+
+impl AnySet {
+    fn build(leaves: Vec<LeafMatcher>) -> Option<AnySet> {
+        use super::matcher::StrMatch;
+        let mut needles: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+        let mut exact: [rustc_hash::FxHashSet<String>; 2] = Default::default();
+        let mut rest = Vec::new();
+        for l in leaves {
+            match &l {
+                LeafMatcher::Str(m) => {
+                    let c = m.cased as usize;
+                    match &m.m {
+                        StrMatch::Contains(f) => {
+                            needles[c].push(String::from_utf8_lossy(f.needle()).into_owned())
+                        }
+                        StrMatch::Exact(e) => {
+                            exact[c].insert(e.clone());
+                        }
+                        _ => rest.push(l),
+                    }
+                }
+                _ => rest.push(l),
+            }
+        }
+        let mut contains: [Option<aho_corasick::AhoCorasick>; 2] = [None, None];
+        for c in 0..2 {
+            if needles[c].is_empty() {
+                continue;
+            }
+            contains[c] = Some(aho_corasick::AhoCorasick::new(&needles[c]).ok()?);
+        }
+        Some(AnySet {
+            contains,
+            exact,
+            rest,
+        })
+    }
+
+    #[inline]
+    fn matches_atom(&self, a: &super::matcher::Atom, view: &EventView) -> bool {
+        let lower = view.lower(a);
+        let orig = view.orig(a);
+        (!self.exact[0].is_empty() && self.exact[0].contains(lower))
+            || (!self.exact[1].is_empty() && self.exact[1].contains(orig))
+            || self.contains[0]
+                .as_ref()
+                .is_some_and(|ac| ac.is_match(lower))
+            || self.contains[1]
+                .as_ref()
+                .is_some_and(|ac| ac.is_match(orig))
+    }
+
+    #[inline]
+    fn matches(&self, f: Option<&super::matcher::FieldVal>, view: &EventView) -> bool {
+        if self.rest.iter().any(|l| l.matches(f, view)) {
+            return true;
+        }
+        match f {
+            Some(f) => view.atoms_of(f).iter().any(|a| self.matches_atom(a, view)),
+            None => false,
+        }
+    }
+
+    #[inline]
+    fn matches_any_atom(&self, atoms: &[super::matcher::Atom], view: &EventView) -> bool {
+        atoms.iter().any(|a| {
+            self.matches_atom(a, view) || self.rest.iter().any(|l| l.matches_atom(a, view))
+        })
+    }
 }
 
 /// A compiled search identifier.
@@ -90,12 +176,18 @@ pub fn compile_item(item: &ItemSpec, fields: &mut FieldTable) -> Result<CItem, C
         groups.push(alts);
     }
     let field = item.field.as_deref().map(|f| fields.intern(f));
+    let n_leaves: usize = groups.iter().map(Vec::len).sum();
+    let any = (item.linking == Linking::Any && n_leaves >= ANY_SET_MIN)
+        .then(|| AnySet::build(groups.iter().flatten().cloned().collect()))
+        .flatten()
+        .map(Box::new);
     Ok(CItem {
         field,
         key: item.key.clone(),
         negate: item.negate,
         linking: item.linking,
         groups,
+        any,
         spec: item.clone(),
     })
 }
@@ -219,8 +311,15 @@ impl CItem {
     /// Evaluates the item on the view.
     #[inline]
     pub fn eval(&self, view: &EventView) -> bool {
-        let r = match self.field {
-            Some(fid) => {
+        let r = match (self.field, &self.any) {
+            (Some(fid), Some(any)) => any.matches(view.field(fid), view),
+            (None, Some(any)) => any.matches_any_atom(
+                view.atoms
+                    .get(..view.original_atoms as usize)
+                    .unwrap_or(&[]),
+                view,
+            ),
+            (Some(fid), None) => {
                 let f = view.field(fid);
                 let group = |g: &Vec<LeafMatcher>| g.iter().any(|l| l.matches(f, view));
                 match self.linking {
@@ -228,7 +327,7 @@ impl CItem {
                     Linking::All => self.groups.iter().all(group),
                 }
             }
-            None => {
+            (None, None) => {
                 let atoms = view
                     .atoms
                     .get(..view.original_atoms as usize)

@@ -587,6 +587,32 @@ impl RuleSet {
         (routed, admitted, matched)
     }
 
+    /// Per rule, the nanoseconds spent evaluating it (after routing and the pre-filter) over
+    /// `events`, most expensive first. For tuning only.
+    pub fn rule_costs(&self, events: &[Event]) -> Vec<(usize, u128)> {
+        let mut sc = self.scratch();
+        let mut out = Vec::new();
+        let mut cost = vec![0u128; self.rules.len()];
+        for ev in events {
+            let routed = self.routed(ev, &mut sc);
+            self.matches(ev, &mut sc, &mut out);
+            for r in routed {
+                let admitted = self
+                    .prefilter
+                    .as_ref()
+                    .is_none_or(|pf| pf.admits(r, &sc.seen, sc.stamp));
+                if let (true, Some(Some(c))) = (admitted, self.compiled.get(r)) {
+                    let t = std::time::Instant::now();
+                    std::hint::black_box(c.eval(&sc.view));
+                    cost[r] += t.elapsed().as_nanos();
+                }
+            }
+        }
+        let mut v: Vec<(usize, u128)> = cost.into_iter().enumerate().filter(|x| x.1 > 0).collect();
+        v.sort_by_key(|x| std::cmp::Reverse(x.1));
+        v
+    }
+
     /// Names of the mapping sources an event belongs to.
     pub fn sources_of(&self, ev: &Event, sc: &mut Scratch) -> Vec<String> {
         let mut out = Vec::new();

@@ -79,6 +79,82 @@ pub enum Loaded {
     Text { text: String, parts: Vec<Part> },
     /// Already read in full (EVTX, or a file that could not be decoded).
     Done(ReadOutput),
+    /// A JSON Lines file read part by part from disk (never held whole).
+    Stream(Parts),
+}
+
+/// A JSON Lines file handed out in line-aligned parts of about `part_bytes`.
+#[derive(Debug)]
+pub struct Parts {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    carry: Vec<u8>,
+    next_line: usize,
+    eof: bool,
+    part_bytes: usize,
+}
+
+impl Parts {
+    /// The next part: its text and the 1-based line it starts on; a part with bytes that are not
+    /// UTF-8 comes with a diagnostic (and those bytes replaced).
+    pub fn next_part(&mut self) -> Option<(String, usize, Option<Diagnostic>)> {
+        use std::io::Read;
+        while !self.eof && self.carry.len() < self.part_bytes {
+            let old = self.carry.len();
+            self.carry.resize(old + self.part_bytes.max(4096), 0);
+            match self.file.read(&mut self.carry[old..]) {
+                Ok(0) => {
+                    self.carry.truncate(old);
+                    self.eof = true;
+                }
+                Ok(n) => self.carry.truncate(old + n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.carry.truncate(old),
+                Err(e) => {
+                    self.carry.truncate(old);
+                    self.eof = true;
+                    let d = Diagnostic::error(
+                        Location::new(&self.path, self.next_line, 0),
+                        format!("cannot read the rest of the file: {e}"),
+                    );
+                    let part = std::mem::take(&mut self.carry);
+                    let text = String::from_utf8_lossy(&part).into_owned();
+                    return Some((text, self.next_line, Some(d)));
+                }
+            }
+        }
+        if self.carry.is_empty() {
+            return None;
+        }
+        let cut = if self.eof {
+            self.carry.len()
+        } else {
+            match memchr::memrchr(b'\n', &self.carry) {
+                Some(i) => i + 1,
+                None => self.carry.len(),
+            }
+        };
+        let rest = self.carry.split_off(cut);
+        let part = std::mem::replace(&mut self.carry, rest);
+        let first_line = self.next_line;
+        self.next_line += memchr::memchr_iter(b'\n', &part).count();
+        match String::from_utf8(part) {
+            Ok(text) => Some((text, first_line, None)),
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let bytes = e.into_bytes();
+                let line = first_line + memchr::memchr_iter(b'\n', &bytes[..valid]).count();
+                let d = Diagnostic::error(
+                    Location::new(&self.path, line, 0),
+                    "bytes that are not UTF-8 (JSON text must be UTF-8); they were replaced by U+FFFD",
+                );
+                Some((
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                    first_line,
+                    Some(d),
+                ))
+            }
+        }
+    }
 }
 
 /// A line-aligned part of a JSON Lines text.
@@ -93,6 +169,9 @@ pub struct Part {
 /// Loads an input so that a JSON Lines file can be read (and its events evaluated) part by part, in
 /// parallel and with bounded memory. Other shapes come back as one part; EVTX is read at once.
 pub fn load_path(path: &Path, input: usize, part_bytes: usize) -> Loaded {
+    if let Some(parts) = stream_jsonl(path, part_bytes) {
+        return Loaded::Stream(parts);
+    }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => return Loaded::Done(failed(path, format!("cannot read the file: {e}"))),
@@ -127,6 +206,51 @@ pub fn load_path(path: &Path, input: usize, part_bytes: usize) -> Loaded {
             ..ReadOutput::default()
         }),
     }
+}
+
+/// Opens a plain UTF-8 JSON Lines file (no BOM, first line a complete JSON object) for reading in
+/// parts; `None` for anything else.
+fn stream_jsonl(path: &Path, part_bytes: usize) -> Option<Parts> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut head = vec![0u8; 1 << 16];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    head.truncate(n);
+    let nl = memchr::memchr(b'\n', &head)?;
+    let first = std::str::from_utf8(&head[..nl]).ok()?;
+    if !first.starts_with('{') || serde_json::from_str::<serde::de::IgnoredAny>(first).is_err() {
+        return None;
+    }
+    Some(Parts {
+        file,
+        path: path.to_path_buf(),
+        carry: head,
+        next_line: 1,
+        eof: false,
+        part_bytes,
+    })
+}
+
+/// Reads one part given as its own text starting at 1-based `first_line` of the file.
+pub fn read_part_text(text: &str, first_line: usize, path: &Path, input: usize) -> ReadOutput {
+    read_part(
+        text,
+        Part {
+            start: 0,
+            end: text.len(),
+            first_line,
+        },
+        path,
+        input,
+    )
 }
 
 /// Splits a JSON Lines text (its first line is a complete JSON value) into line-aligned parts of
