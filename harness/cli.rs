@@ -277,42 +277,24 @@ fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool)
                 if batch.is_empty() {
                     break;
                 }
-                let results: Vec<(read::ReadOutput, Vec<Hit>, usize)> = batch
-                    .par_iter()
-                    .map_init(
-                        || (set.scratch(), Vec::new()),
-                        |(sc, out), (text, first_line, diag)| {
-                            let mut r = read::read_part_text(text, *first_line, p, i);
-                            if let Some(d) = diag {
-                                r.diagnostics.insert(0, d.clone());
-                            }
-                            let h = eval_part(set, &r.events, sc, out);
-                            let n = r.events.len();
-                            r.events = Vec::new();
-                            (r, h, n)
-                        },
-                    )
+                let texts: Vec<(&str, usize, Option<&Diagnostic>)> = batch
+                    .iter()
+                    .map(|(t, line, d)| (t.as_str(), *line, d.as_ref()))
                     .collect();
-                for (r, h, n) in results {
+                for (r, h, n) in read_and_eval(set, &texts, p, i) {
                     take(&r, h, n);
                 }
             },
             read::Loaded::Text { text, parts } => {
                 for chunk in parts.chunks(group) {
-                    let results: Vec<(read::ReadOutput, Vec<Hit>, usize)> = chunk
-                        .par_iter()
-                        .map_init(
-                            || (set.scratch(), Vec::new()),
-                            |(sc, out), part| {
-                                let mut r = read::read_part(&text, *part, p, i);
-                                let h = eval_part(set, &r.events, sc, out);
-                                let n = r.events.len();
-                                r.events = Vec::new();
-                                (r, h, n)
-                            },
-                        )
+                    let texts: Vec<(&str, usize, Option<&Diagnostic>)> = chunk
+                        .iter()
+                        .map(|part| {
+                            let t = text.get(part.start..part.end).unwrap_or("");
+                            (t, part.first_line, None)
+                        })
                         .collect();
-                    for (r, h, n) in results {
+                    for (r, h, n) in read_and_eval(set, &texts, p, i) {
                         take(&r, h, n);
                     }
                 }
@@ -320,6 +302,32 @@ fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool)
         }
     }
     (hits, next_event, failed)
+}
+
+/// Reads parts (text, first line, a diagnostic found while loading it) in parallel and evaluates
+/// their events; per part, in order: what was read (events dropped), its hits, its event count.
+fn read_and_eval(
+    set: &RuleSet,
+    texts: &[(&str, usize, Option<&Diagnostic>)],
+    path: &Path,
+    input: usize,
+) -> Vec<(read::ReadOutput, Vec<Hit>, usize)> {
+    texts
+        .par_iter()
+        .map_init(
+            || (set.scratch(), Vec::new()),
+            |(sc, out), (text, first_line, diag)| {
+                let mut r = read::read_part_text(text, *first_line, path, input);
+                if let Some(d) = diag {
+                    r.diagnostics.insert(0, (*d).clone());
+                }
+                let h = eval_part(set, &r.events, sc, out);
+                let n = r.events.len();
+                r.events = Vec::new();
+                (r, h, n)
+            },
+        )
+        .collect()
 }
 
 /// Hits of one part (event numbers within the part).
