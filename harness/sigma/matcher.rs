@@ -477,10 +477,18 @@ impl LeafMatcher {
                         regex::Error::CompiledTooBig(limit) => CompileError(format!(
                             "regex too large: it compiles to more than {limit} bytes"
                         )),
-                        e => CompileError(format!(
-                            "invalid regex '{pattern}': {}",
-                            e.to_string().lines().last().unwrap_or("")
-                        )),
+                        e => {
+                            let text = e.to_string();
+                            let why = text.lines().last().unwrap_or("").trim_start_matches("error: ");
+                            if why.contains("not supported") {
+                                // Valid PCRE outside the linear-time engine's language.
+                                CompileError(format!(
+                                    "regex '{pattern}' uses a construct this engine does not evaluate: {why}"
+                                ))
+                            } else {
+                                CompileError(format!("invalid regex '{pattern}': {why}"))
+                            }
+                        }
                     })?;
                 LeafMatcher::Regex(Box::new(re))
             }

@@ -709,9 +709,16 @@ fn compile_rule(
                 let mut sels = Vec::new();
                 let mut names = Vec::new();
                 let mut ok = true;
+                let mut unsupported = unsupported;
                 for ident in &r.detection.identifiers {
                     match compile_selection(&ident.selection, fields) {
                         Ok(s) => sels.push(s),
+                        // Valid PCRE that Rust's regex engine does not implement: the rule is
+                        // fine, this engine cannot evaluate it.
+                        Err(e) if e.0.contains("not supported") => {
+                            unsupported.push((e.0, located(&r.meta, ident.line)));
+                            sels.push(CSel::All(vec![]));
+                        }
                         Err(e) => {
                             diags.push(Diagnostic::error(located(&r.meta, ident.line), e.0));
                             ok = false;
