@@ -524,7 +524,6 @@ fn unreadable_placeholder_file_exits_2() {
 }
 
 #[test]
-#[ignore = "bug: a rule file starting with a UTF-8 byte-order mark does not load ('invalid YAML: deserializing from YAML containing more than one document is not supported'), so it never fires"]
 fn rule_file_with_a_utf8_bom_fires() {
     let r = eval(&["tests/fixtures/bom"], &[SYSMON], &["--format", "jsonl"]);
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);

@@ -108,7 +108,6 @@ fn condition_with_upper_case_and() {
 }
 
 #[test]
-#[ignore = "bug: the column of a condition diagnostic counts from the start of the condition text, not the file line (condition_upper_and.yml:11:11 instead of :11:26)"]
 fn condition_diagnostic_column_is_a_file_column() {
     // `    condition: selection AND other`: `AND` starts at column 26 of line 11.
     let (path, r) = lint_with_good("condition_upper_and.yml");
@@ -145,7 +144,6 @@ fn regex_that_does_not_compile_is_an_error() {
 }
 
 #[test]
-#[ignore = "bug: a regex that does not compile is reported at the line of its search identifier (bad_regex.yml:7, `selection:`), not at the line of the `CommandLine|re` key (9)"]
 fn regex_that_does_not_compile_names_the_key_line() {
     // Line 9: `CommandLine|re: '-enc(odedcommand'`.
     check("bad_regex.yml", 9, "regex", ONE_BAD);
@@ -312,7 +310,6 @@ fn lint_of_a_missing_path_exits_2() {
 }
 
 #[test]
-#[ignore = "bug: a rule file starting with a UTF-8 byte-order mark is rejected with 'invalid YAML: deserializing from YAML containing more than one document is not supported' (YAML allows a BOM; Windows editors write one)"]
 fn rule_file_with_a_utf8_bom_is_usable() {
     let raw = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -171,7 +171,10 @@ pub fn compile_item(item: &ItemSpec, fields: &mut FieldTable) -> Result<CItem, C
                 },
                 l => l.clone(),
             };
-            alts.push(LeafMatcher::compile(&leaf, &mut intern)?);
+            alts.push(
+                LeafMatcher::compile(&leaf, &mut intern)
+                    .map_err(|e| CompileError(e.0, item.line))?,
+            );
         }
         groups.push(alts);
     }

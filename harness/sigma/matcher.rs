@@ -444,9 +444,9 @@ pub enum LeafMatcher {
     },
 }
 
-/// Why a leaf could not be compiled.
+/// Why a leaf could not be compiled, and the 1-based line of its key (0 when not known).
 #[derive(Debug, Clone)]
-pub struct CompileError(pub String);
+pub struct CompileError(pub String, pub usize);
 
 impl LeafMatcher {
     /// Compiles a leaf; `field_id` interns the field names `fieldref` refers to.
@@ -474,19 +474,25 @@ impl LeafMatcher {
                     .dfa_size_limit(REGEX_SIZE_LIMIT * 2)
                     .build()
                     .map_err(|e| match e {
-                        regex::Error::CompiledTooBig(limit) => CompileError(format!(
-                            "regex too large: it compiles to more than {limit} bytes"
-                        )),
+                        regex::Error::CompiledTooBig(limit) => CompileError(
+                            format!(
+                                "regex too large: '{pattern}' compiles to more than {limit} bytes"
+                            ),
+                            0,
+                        ),
                         e => {
                             let text = e.to_string();
                             let why = text.lines().last().unwrap_or("").trim_start_matches("error: ");
                             if why.contains("not supported") {
                                 // Valid PCRE outside the linear-time engine's language.
-                                CompileError(format!(
-                                    "regex '{pattern}' uses a construct this engine does not evaluate: {why}"
-                                ))
+                                CompileError(
+                                    format!(
+                                        "regex '{pattern}' uses a construct this engine does not evaluate: {why}"
+                                    ),
+                                    0,
+                                )
                             } else {
-                                CompileError(format!("invalid regex '{pattern}': {why}"))
+                                CompileError(format!("invalid regex '{pattern}': {why}"), 0)
                             }
                         }
                     })?;

@@ -232,6 +232,8 @@ impl RuleSet {
             .map(|(path, text)| match text {
                 Err(d) => (Vec::new(), vec![d.clone()]),
                 Ok(text) => {
+                    // A UTF-8 byte-order mark (Windows editors write one) is not content.
+                    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
                     let (docs, d) = yaml::parse_documents(path, text);
                     let parsed = docs
                         .iter()
@@ -679,11 +681,19 @@ fn compile_rule(
     } else {
         let conds: Vec<String> = r.detection.conditions.iter().map(|c| c.0.clone()).collect();
         let cond_line = r.detection.conditions.first().map_or(0, |c| c.1);
+        // A column inside the condition text, as a column of the file line.
+        let file_col = |col: usize| {
+            if col > 0 && r.detection.condition_col > 0 && r.detection.conditions.len() == 1 {
+                r.detection.condition_col + col - 1
+            } else {
+                col
+            }
+        };
         match resolve_conditions(&conds, &r.detection.identifiers, 0) {
             Err(compile::ResolveError::Parse(CondError::Deprecated { col })) => {
                 status = RuleStatus::Unsupported {
                     reason: "the condition uses the deprecated pipe aggregation syntax ('| count() ...'); rewrite it as a correlation rule".into(),
-                    location: Location::new(&r.meta.path, cond_line, col),
+                    location: Location::new(&r.meta.path, cond_line, file_col(col)),
                 };
             }
             Err(e) => {
@@ -691,8 +701,10 @@ fn compile_rule(
                     compile::ResolveError::Parse(CondError::Syntax { col, .. }) => *col,
                     _ => 0,
                 };
-                let mut d =
-                    Diagnostic::error(Location::new(&r.meta.path, cond_line, col), e.to_string());
+                let mut d = Diagnostic::error(
+                    Location::new(&r.meta.path, cond_line, file_col(col)),
+                    e.to_string(),
+                );
                 if let compile::ResolveError::Undefined(_) = e {
                     let names: Vec<&str> = r
                         .detection
@@ -716,11 +728,17 @@ fn compile_rule(
                         // Valid PCRE that Rust's regex engine does not implement: the rule is
                         // fine, this engine cannot evaluate it.
                         Err(e) if e.0.contains("not supported") => {
-                            unsupported.push((e.0, located(&r.meta, ident.line)));
+                            unsupported.push((
+                                e.0,
+                                located(&r.meta, if e.1 > 0 { e.1 } else { ident.line }),
+                            ));
                             sels.push(CSel::All(vec![]));
                         }
                         Err(e) => {
-                            diags.push(Diagnostic::error(located(&r.meta, ident.line), e.0));
+                            diags.push(Diagnostic::error(
+                                located(&r.meta, if e.1 > 0 { e.1 } else { ident.line }),
+                                e.0,
+                            ));
                             ok = false;
                             sels.push(CSel::All(vec![]));
                         }

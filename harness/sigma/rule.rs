@@ -86,6 +86,9 @@ pub struct Identifier {
 pub struct Detection {
     pub identifiers: Vec<Identifier>,
     pub conditions: Vec<(String, usize)>,
+    /// 1-based file column where a one-line condition's text starts (0 when not known), so a
+    /// column inside the condition can be given as a file column.
+    pub condition_col: usize,
 }
 
 /// A detection rule.
@@ -447,7 +450,10 @@ fn parse_detection(
                         }
                     }
                     other => match scalar_text(other) {
-                        Some(s) => det.conditions.push((s, line)),
+                        Some(s) => {
+                            det.condition_col = condition_column(cx.doc, line, &s);
+                            det.conditions.push((s, line))
+                        }
                         None => cx.error(&[section, "condition"], "'condition' must be a string"),
                     },
                 }
@@ -472,6 +478,20 @@ fn parse_detection(
         cx.error(&[section], format!("'{section}' has no 'condition'"));
     }
     det
+}
+
+/// The 1-based column where `cond` starts on file line `line` (0 if it is not on that line).
+fn condition_column(doc: &Doc, line: usize, cond: &str) -> usize {
+    let Some(text) = doc.text.lines().nth(line.saturating_sub(doc.first_line)) else {
+        return 0;
+    };
+    let Some(after) = text.find("condition:").map(|i| i + "condition:".len()) else {
+        return 0;
+    };
+    match text[after..].find(cond) {
+        Some(i) => text[..after + i].chars().count() + 1,
+        None => 0,
+    }
 }
 
 fn to_scalar(v: &Yaml) -> Option<Scalar> {
@@ -538,7 +558,10 @@ fn parse_selection(
                 };
                 let mut warnings = Vec::new();
                 match build_item(&key, &values, placeholders, &mut warnings) {
-                    Ok(item) => items.push(item),
+                    Ok(mut item) => {
+                        item.line = cx.doc.line_of(&path);
+                        items.push(item)
+                    }
                     Err(ValueError::Invalid(msg)) => {
                         let l = cx.loc(&path);
                         let mut d = Diagnostic::error(l, msg.clone());

@@ -262,6 +262,8 @@ pub struct ItemSpec {
     pub negate: bool,
     /// One group per original value; a group's leaves are alternatives (OR).
     pub groups: Vec<Vec<Leaf>>,
+    /// 1-based file line of the key (0 when not known).
+    pub line: usize,
 }
 
 /// A YAML scalar as the detection gives it.
@@ -397,6 +399,7 @@ pub fn build_item(
         linking: Linking::Any,
         negate: false,
         groups: Vec::new(),
+        line: 0,
     };
     if mods.contains(&Modifier::All) {
         item.linking = Linking::All;
