@@ -631,8 +631,18 @@ fn keyword_selection(
         cx.error(keys, "a keyword list cannot hold null");
         return None;
     }
+    // Keywords are text searched inside values, so a YAML number or boolean is its text.
+    let values: Vec<Scalar> = values
+        .iter()
+        .map(|v| match v {
+            Scalar::Int(i) => Scalar::Str(i.to_string()),
+            Scalar::Float(f) => Scalar::Str(crate::telemetry::format_float(*f)),
+            Scalar::Bool(b) => Scalar::Str(b.to_string()),
+            other => other.clone(),
+        })
+        .collect();
     let mut warnings = Vec::new();
-    match build_item("", values, placeholders, &mut warnings) {
+    match build_item("", &values, placeholders, &mut warnings) {
         Ok(item) => Some(Selection::All(vec![item])),
         Err(ValueError::Invalid(m)) => {
             cx.error(keys, m);
