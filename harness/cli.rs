@@ -178,6 +178,8 @@ fn eval(a: &EvalArgs) -> u8 {
                 failed = true;
                 print_diag(d);
             }
+            // File-level warnings (an empty rules folder) are shown; rule-level ones are counted.
+            Severity::Warning if d.location.line == 0 => print_diag(d),
             Severity::Warning => warnings += 1,
         }
     }

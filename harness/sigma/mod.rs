@@ -209,7 +209,14 @@ impl RuleSet {
         let mut files = Vec::new();
         let mut diags = Vec::new();
         for p in paths {
+            let before = files.len();
             rule_files(p, &mut files, &mut diags);
+            if files.len() == before && p.is_dir() {
+                diags.push(Diagnostic::warning(
+                    Location::file(p),
+                    "no rule files (.yml or .yaml) in this folder",
+                ));
+            }
         }
         let texts: Vec<(PathBuf, Result<String, Diagnostic>)> = files
             .par_iter()
