@@ -1,7 +1,8 @@
 //! `purplecov eval` end to end: fixture rules (tests/fixtures/rules/) on fixture telemetry
 //! (tests/fixtures/events/), checked through the binary's stdout, stderr and exit code.
 
-use assert_cmd::Command;
+mod common;
+use common::{purplecov, Run};
 use serde_json::Value as Json;
 use std::path::Path;
 
@@ -30,31 +31,6 @@ const PORT_4444: (&str, &str, &str) = (
     "Outbound Connection To Port 4444",
     "Fixture Author D",
 );
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the binary from the package root (fixture paths are relative to it, so they appear in the
-/// output exactly as given).
-fn purplecov(args: &[&str]) -> Run {
-    let out = Command::cargo_bin("purplecov")
-        .expect("binary")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("run purplecov");
-    Run {
-        code: out
-            .status
-            .code()
-            .expect("exit code (not killed by a signal)"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
 
 fn eval(rules: &[&str], inputs: &[&str], extra: &[&str]) -> Run {
     let mut args = vec!["eval", "--rules"];

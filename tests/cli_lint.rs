@@ -5,31 +5,11 @@
 //! Each bad fixture in tests/fixtures/lint/ holds one problem; it is linted together with the four
 //! good rules of tests/fixtures/rules/.
 
-use assert_cmd::Command;
+mod common;
+use common::{purplecov, Run};
 
 const GOOD: &str = "tests/fixtures/rules";
 const PLACEHOLDERS: &str = "tests/fixtures/placeholders.yml";
-
-struct Run {
-    code: i32,
-    stderr: String,
-}
-
-fn purplecov(args: &[&str]) -> Run {
-    let out = Command::cargo_bin("purplecov")
-        .expect("binary")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("run purplecov");
-    Run {
-        code: out
-            .status
-            .code()
-            .expect("exit code (not killed by a signal)"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
 
 /// Lints `tests/fixtures/lint/<name>` together with the good rules.
 fn lint_with_good(name: &str) -> (String, Run) {

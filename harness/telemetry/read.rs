@@ -41,24 +41,32 @@ const EVTX_MAGIC: &[u8] = b"ElfFile\0";
 /// unreadable file gives one Error diagnostic naming the path. `input` is stored in each event's
 /// `Origin.input`.
 pub fn read_path(path: &Path, input: usize) -> ReadOutput {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => return failed(path, format!("cannot read the file: {e}")),
-    };
-    let is_evtx_ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("evtx"));
-    if bytes.starts_with(EVTX_MAGIC) || is_evtx_ext {
-        return read_evtx_bytes(bytes, path, input);
+    match load_path(path, input, WHOLE_PART_BYTES) {
+        Loaded::Done(out) => out,
+        Loaded::Text { text, parts } => {
+            concat(parts.into_iter().map(|p| read_part(&text, p, path, input)))
+        }
+        Loaded::Stream(mut parts) => concat(std::iter::from_fn(|| {
+            let (text, first_line, diag) = parts.next_part()?;
+            let mut out = read_part_text(&text, first_line, path, input);
+            out.diagnostics.splice(0..0, diag);
+            Some(out)
+        })),
     }
-    match decode_text(&bytes) {
-        Ok(text) => read_json_text(&text, path, input),
-        Err(d) => ReadOutput {
-            diagnostics: vec![d.into_diagnostic(path)],
-            ..ReadOutput::default()
-        },
+}
+
+/// Part size when a whole file is read into memory anyway.
+const WHOLE_PART_BYTES: usize = 16 << 20;
+
+/// The outputs of a file's parts, in order, as one.
+fn concat(parts: impl Iterator<Item = ReadOutput>) -> ReadOutput {
+    let mut all = ReadOutput::default();
+    for mut p in parts {
+        all.events.append(&mut p.events);
+        all.diagnostics.append(&mut p.diagnostics);
+        all.skipped += p.skipped;
     }
+    all
 }
 
 /// Same for text already in memory (path is only used in diagnostics).
@@ -101,7 +109,8 @@ impl Parts {
         use std::io::Read;
         while !self.eof && self.carry.len() < self.part_bytes {
             let old = self.carry.len();
-            self.carry.resize(old + self.part_bytes.max(4096), 0);
+            self.carry
+                .resize(old + self.part_bytes.clamp(4096, 8 << 20), 0);
             match self.file.read(&mut self.carry[old..]) {
                 Ok(0) => {
                     self.carry.truncate(old);
@@ -184,13 +193,13 @@ pub fn load_path(path: &Path, input: usize, part_bytes: usize) -> Loaded {
         return Loaded::Done(read_evtx_bytes(bytes, path, input));
     }
     // Plain UTF-8 (the common case) is taken over without a copy.
-    let decoded = if bytes.starts_with(b"\xEF\xBB\xBF") || std::str::from_utf8(&bytes).is_err() {
-        decode_text(&bytes).map(|t| t.into_owned())
-    } else {
-        String::from_utf8(bytes).map_err(|e| NotText::Utf8 {
+    let decoded = match decode_text(&bytes) {
+        Ok(std::borrow::Cow::Borrowed(_)) => String::from_utf8(bytes).map_err(|e| NotText::Utf8 {
             offset: e.utf8_error().valid_up_to(),
             line: 0,
-        })
+        }),
+        Ok(std::borrow::Cow::Owned(t)) => Ok(t),
+        Err(d) => Err(d),
     };
     match decoded {
         Ok(text) => {
@@ -814,7 +823,12 @@ mod tests {
         let bad = dir.path().join("bad.json");
         std::fs::write(&bad, b"{\"a\": 1}\n{\"a\": \"\xff\xfe\"}\n").unwrap();
         let out = read_path(&bad, 0);
-        assert_eq!(out.events.len(), 0);
+        // The record before the bad bytes is read; the bad line is reported (bytes replaced).
+        assert_eq!(out.events.len(), 2);
+        assert_eq!(
+            out.events[0].get("a"),
+            Some(&crate::telemetry::Value::Int(1))
+        );
         assert_eq!(out.diagnostics.len(), 1);
         assert_eq!(out.diagnostics[0].location.line, 2);
         assert!(out.diagnostics[0].to_string().contains("bad.json"));
