@@ -176,6 +176,21 @@ impl EventView {
         }
     }
 
+    /// The folded texts of field value `idx` (one per atom, separated by NUL), for the pre-filter.
+    pub fn folded_text(&self, idx: u32) -> &str {
+        let Some(f) = self.fields.get(idx as usize) else {
+            return "";
+        };
+        let atoms = self.atoms_of(f);
+        match (atoms.first(), atoms.last()) {
+            (Some(a), Some(b)) => self
+                .lower
+                .get(a.lower.0 as usize..b.lower.1 as usize)
+                .unwrap_or(""),
+            _ => "",
+        }
+    }
+
     #[inline]
     pub fn atoms_of(&self, f: &FieldVal) -> &[Atom] {
         self.atoms

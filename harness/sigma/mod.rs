@@ -497,7 +497,28 @@ impl RuleSet {
         // 3. Literals present anywhere in the event, and the rules that need one of them.
         sc.cands.clear();
         if let Some(pf) = &self.prefilter {
-            pf.scan(&sc.view.lower, &mut sc.seen, &mut sc.seen_list, stamp);
+            pf.start(&mut sc.seen, &mut sc.seen_list);
+            let original_end = sc
+                .view
+                .atoms
+                .get(sc.view.original_atoms as usize)
+                .map_or(sc.view.lower.len(), |a| a.lower.0 as usize);
+            pf.scan_keywords(
+                sc.view.lower.get(..original_end).unwrap_or(""),
+                &mut sc.seen,
+                &mut sc.seen_list,
+                stamp,
+            );
+            let own = sc
+                .touched
+                .iter()
+                .map(|&fid| (fid, sc.view.slots[fid as usize]));
+            for (fid, idx) in own.chain(sc.derived.iter().copied()) {
+                if pf.has_field(fid) {
+                    let text = sc.view.folded_text(idx);
+                    pf.scan_field(fid, text, &mut sc.seen, &mut sc.seen_list, stamp);
+                }
+            }
             for &id in &sc.seen_list {
                 for &r in self
                     .postings

@@ -1,11 +1,13 @@
 //! The literal pre-filter: skip a rule when the event cannot contain any literal the rule needs.
 //!
-//! Input: compiled rules. Output: per rule, either "always evaluate" or a set of needles (folded
-//! literals) such that any event the rule matches contains at least one of them somewhere in its
-//! folded values; and one Aho-Corasick automaton over all needles, run once per event. The reasoning is
-//! per construct: an AND needs one of its children's sets, an OR needs all of them (their union), a
-//! NOT, a regex, a number or a null test gives no requirement. The engine's tests compare every result
-//! with the pre-filter switched off; this module must only ever skip rules that cannot match.
+//! Input: compiled rules. Output: per rule, either "always evaluate" or a set of needles (a folded
+//! literal and the field it must occur in, or any field for keywords) such that any event the rule
+//! matches has at least one of them; and one Aho-Corasick automaton per field over that field's
+//! needles (plus one for keywords over every value), run once per event on just those values. The
+//! reasoning is per construct: an AND needs one of its children's sets, an OR needs all of them (their
+//! union), a NOT, a regex, a number or a null test gives no requirement. The engine's tests compare
+//! every result with the pre-filter switched off; this module must only ever skip rules that cannot
+//! match.
 
 use super::compile::{CItem, CSel, CompiledRule, Expr};
 use super::matcher::fold;
@@ -16,12 +18,61 @@ use std::collections::HashMap;
 /// Shortest literal worth indexing; shorter ones make the requirement "always evaluate".
 const MIN_NEEDLE: usize = 3;
 
-type Req = Option<Vec<String>>;
+/// Largest needle set (count, total bytes) scanned with a DFA rather than an NFA: a DFA scans
+/// fastest, but its size and build time grow with the needles' bytes.
+const DFA_MAX_NEEDLES: (usize, usize) = (500, 32 << 10);
+
+/// A literal and where it must occur: in field `Some(id)`, or (keywords) in any value.
+type Needle = (Option<u32>, String);
+
+type Req = Option<Vec<Needle>>;
+
+/// One automaton and the global needle id of each of its patterns.
+#[derive(Debug, Clone)]
+struct Automaton {
+    ac: AhoCorasick,
+    ids: Vec<u32>,
+}
+
+impl Automaton {
+    fn build(needles: Vec<(String, u32)>) -> Option<Automaton> {
+        let (texts, ids): (Vec<String>, Vec<u32>) = needles.into_iter().unzip();
+        let bytes: usize = texts.iter().map(String::len).sum();
+        let kind = if texts.len() <= DFA_MAX_NEEDLES.0 && bytes <= DFA_MAX_NEEDLES.1 {
+            aho_corasick::AhoCorasickKind::DFA
+        } else {
+            aho_corasick::AhoCorasickKind::ContiguousNFA
+        };
+        let ac = AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .kind(Some(kind))
+            .build(&texts)
+            .ok()?;
+        Some(Automaton { ac, ids })
+    }
+
+    fn scan(&self, haystack: &str, seen: &mut [u32], list: &mut Vec<u32>, stamp: u32) {
+        for m in self.ac.find_overlapping_iter(haystack) {
+            let Some(&id) = self.ids.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            if let Some(s) = seen.get_mut(id as usize) {
+                if *s != stamp {
+                    *s = stamp;
+                    list.push(id);
+                }
+            }
+        }
+    }
+}
 
 /// The pre-filter over a rule set.
 #[derive(Debug, Clone)]
 pub struct Prefilter {
-    ac: Option<AhoCorasick>,
+    /// Keyword needles, searched in every value the sensor wrote.
+    keywords: Option<Automaton>,
+    /// Per field id: the needles of items on that field, searched in that field's values only.
+    by_field: Vec<Option<Automaton>>,
     /// Per rule: needle ids (any present = evaluate), or `None` = always evaluate.
     pub rule_needles: Vec<Option<Vec<u32>>>,
     pub needle_count: usize,
@@ -29,8 +80,8 @@ pub struct Prefilter {
 
 impl Prefilter {
     pub fn build(rules: &[Option<&CompiledRule>]) -> Prefilter {
-        let mut ids: HashMap<String, u32> = HashMap::new();
-        let mut needles: Vec<String> = Vec::new();
+        let mut ids: HashMap<Needle, u32> = HashMap::new();
+        let mut needles: Vec<Needle> = Vec::new();
         let mut rule_needles = Vec::with_capacity(rules.len());
         for r in rules {
             let req = r.and_then(rule_req);
@@ -49,45 +100,87 @@ impl Prefilter {
                 v
             }));
         }
-        let ac = if needles.is_empty() {
+        let mut keyword_needles = Vec::new();
+        let mut field_needles: Vec<Vec<(String, u32)>> = Vec::new();
+        for (id, (field, text)) in needles.iter().enumerate() {
+            let entry = (text.clone(), id as u32);
+            match field {
+                None => keyword_needles.push(entry),
+                Some(f) => {
+                    let f = *f as usize;
+                    if field_needles.len() <= f {
+                        field_needles.resize_with(f + 1, Vec::new);
+                    }
+                    field_needles[f].push(entry);
+                }
+            }
+        }
+        let mut ok = true;
+        let keywords = if keyword_needles.is_empty() {
             None
         } else {
-            AhoCorasick::builder()
-                .match_kind(aho_corasick::MatchKind::Standard)
-                .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
-                .build(&needles)
-                .ok()
+            let a = Automaton::build(keyword_needles);
+            ok &= a.is_some();
+            a
         };
-        // Without an automaton no needle can be confirmed: evaluate everything.
-        if ac.is_none() {
+        let by_field: Vec<Option<Automaton>> = field_needles
+            .into_iter()
+            .map(|n| {
+                if n.is_empty() {
+                    return None;
+                }
+                let a = Automaton::build(n);
+                ok &= a.is_some();
+                a
+            })
+            .collect();
+        // Without every automaton some needle could never be confirmed: evaluate everything.
+        if !ok {
             for r in rule_needles.iter_mut() {
                 *r = None;
             }
         }
         Prefilter {
-            ac,
+            keywords,
+            by_field,
             rule_needles,
             needle_count: needles.len(),
         }
     }
 
-    /// Marks the needles present in `haystack` (folded event texts) in `seen` with `stamp`.
-    /// Marks the needles present in `haystack` (folded event texts) in `seen` with `stamp`, and lists
-    /// each one once in `list`.
-    pub fn scan(&self, haystack: &str, seen: &mut Vec<u32>, list: &mut Vec<u32>, stamp: u32) {
+    /// Sizes the marks for this pre-filter's needles and starts a new event's list.
+    pub fn start(&self, seen: &mut Vec<u32>, list: &mut Vec<u32>) {
         list.clear();
-        let Some(ac) = &self.ac else { return };
         if seen.len() < self.needle_count {
             seen.resize(self.needle_count, 0);
         }
-        for m in ac.find_overlapping_iter(haystack) {
-            let id = m.pattern().as_u32();
-            if let Some(s) = seen.get_mut(id as usize) {
-                if *s != stamp {
-                    *s = stamp;
-                    list.push(id);
-                }
-            }
+    }
+
+    /// Whether field `field` has needles of its own (its values are worth scanning).
+    #[inline]
+    pub fn has_field(&self, field: u32) -> bool {
+        matches!(self.by_field.get(field as usize), Some(Some(_)))
+    }
+
+    /// Marks the needles of field `field` present in `haystack` (folded texts of one of its values)
+    /// in `seen` with `stamp`, listing each one once in `list`.
+    pub fn scan_field(
+        &self,
+        field: u32,
+        haystack: &str,
+        seen: &mut [u32],
+        list: &mut Vec<u32>,
+        stamp: u32,
+    ) {
+        if let Some(Some(a)) = self.by_field.get(field as usize) {
+            a.scan(haystack, seen, list, stamp);
+        }
+    }
+
+    /// Same for the keyword needles, over the folded texts of every value the sensor wrote.
+    pub fn scan_keywords(&self, haystack: &str, seen: &mut [u32], list: &mut Vec<u32>, stamp: u32) {
+        if let Some(a) = &self.keywords {
+            a.scan(haystack, seen, list, stamp);
         }
     }
 
@@ -108,9 +201,9 @@ fn best(a: Req, b: Req) -> Req {
     match (a, b) {
         (None, x) | (x, None) => x,
         (Some(x), Some(y)) => {
-            let score = |v: &Vec<String>| {
+            let score = |v: &Vec<Needle>| {
                 (
-                    v.iter().map(|s| s.len()).min().unwrap_or(0),
+                    v.iter().map(|s| s.1.len()).min().unwrap_or(0),
                     usize::MAX - v.len(),
                 )
             };
@@ -160,18 +253,22 @@ fn item_req(i: &CItem) -> Req {
     if i.negate {
         return None;
     }
-    let groups = i.spec.groups.iter().map(|g| union(g.iter().map(leaf_req)));
+    let groups = i
+        .spec
+        .groups
+        .iter()
+        .map(|g| union(g.iter().map(|l| leaf_req(i.field, l))));
     match i.linking {
         Linking::Any => union(groups),
         Linking::All => groups.fold(None, best),
     }
 }
 
-fn leaf_req(l: &Leaf) -> Req {
+fn leaf_req(field: Option<u32>, l: &Leaf) -> Req {
     match l {
         Leaf::Str { pat, .. } => {
             let lit = fold(&pat.longest_literal()?);
-            (lit.len() >= MIN_NEEDLE && !lit.contains('\u{0}')).then(|| vec![lit])
+            (lit.len() >= MIN_NEEDLE && !lit.contains('\u{0}')).then(|| vec![(field, lit)])
         }
         _ => None,
     }

@@ -142,8 +142,10 @@ impl Parts {
                 None => self.carry.len(),
             }
         };
-        let rest = self.carry.split_off(cut);
-        let part = std::mem::replace(&mut self.carry, rest);
+        // The part leaves in an allocation of its own size; the buffer keeps its capacity for the
+        // next part (reallocating it each time faulted fresh pages in).
+        let part = self.carry[..cut].to_vec();
+        self.carry.drain(..cut);
         let first_line = self.next_line;
         self.next_line += memchr::memchr_iter(b'\n', &part).count();
         match String::from_utf8(part) {

@@ -1,0 +1,97 @@
+//! The literal pre-filter is scoped by field: a rule's needle only admits the rule when it occurs in
+//! the field the rule tests (or, for keywords, in any value the sensor wrote; for mapped fields, in the
+//! value the mapping derives). It never changes an answer (the conformance and reference suites compare
+//! every result with it switched off); these tests pin how much it prunes.
+
+use purplecov::sigma::{Options, RuleSet};
+use purplecov::telemetry::{Event, Value};
+
+fn event(fields: &[(&str, &str)]) -> Event {
+    Event::from_fields(
+        fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::Str(v.to_string()))),
+    )
+}
+
+fn set(text: &str) -> RuleSet {
+    let set = RuleSet::from_yaml_str("prefilter.yml", text, &Options::default());
+    assert!(set.diagnostics().is_empty(), "{:?}", set.diagnostics());
+    set
+}
+
+const IMAGE_RULE: &str = r#"
+title: rclone by image
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        Image|endswith: '\rclone.exe'
+    condition: selection
+"#;
+
+fn sysmon_1(image: &str, command_line: &str) -> Event {
+    event(&[
+        ("Channel", "Microsoft-Windows-Sysmon/Operational"),
+        ("EventID", "1"),
+        ("Image", image),
+        ("CommandLine", command_line),
+    ])
+}
+
+#[test]
+fn a_needle_in_another_field_does_not_admit_the_rule() {
+    let set = set(IMAGE_RULE);
+    let ev = sysmon_1(
+        r"C:\Windows\System32\cmd.exe",
+        r"cmd /c C:\tools\rclone.exe copy a b",
+    );
+    assert_eq!(set.prefilter_stats(&[ev]), (1, 0, 0));
+}
+
+#[test]
+fn a_needle_in_the_rules_field_admits_it() {
+    let set = set(IMAGE_RULE);
+    let ev = sysmon_1(r"C:\tools\rclone.exe", "rclone.exe copy a b");
+    assert_eq!(set.prefilter_stats(&[ev]), (1, 1, 1));
+}
+
+#[test]
+fn a_needle_in_a_mapped_field_admits_the_rule() {
+    // Security 4688 writes NewProcessName; process_creation rules see it as Image.
+    let set = set(IMAGE_RULE);
+    let ev = event(&[
+        ("Channel", "Security"),
+        ("EventID", "4688"),
+        ("NewProcessName", r"C:\tools\rclone.exe"),
+        ("CommandLine", "rclone.exe copy a b"),
+    ]);
+    assert_eq!(set.prefilter_stats(&[ev]), (1, 1, 1));
+}
+
+#[test]
+fn keyword_needles_are_searched_in_every_value() {
+    let set = set(r#"
+title: keyword
+logsource:
+    product: windows
+    service: system
+detection:
+    keywords:
+        - 'mimikatz'
+    condition: keywords
+"#);
+    let hit = event(&[
+        ("Channel", "System"),
+        ("EventID", "7045"),
+        ("ImagePath", r"C:\x\MimiKatz.exe"),
+    ]);
+    let miss = event(&[
+        ("Channel", "System"),
+        ("EventID", "7045"),
+        ("ImagePath", r"C:\x\svc.exe"),
+    ]);
+    assert_eq!(set.prefilter_stats(&[hit]), (1, 1, 1));
+    assert_eq!(set.prefilter_stats(&[miss]), (1, 0, 0));
+}
