@@ -7,9 +7,13 @@
 //! are stripped from field names, as the Sigma specification's field-naming rules say; nothing else is
 //! changed.
 
+mod archive;
+pub mod auditd;
 mod evtx;
 mod json;
+pub mod native;
 pub mod read;
+pub mod xml;
 
 use std::fmt;
 

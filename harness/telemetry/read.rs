@@ -194,6 +194,9 @@ pub fn load_path(path: &Path, input: usize, part_bytes: usize) -> Loaded {
     if bytes.starts_with(EVTX_MAGIC) || is_evtx_ext {
         return Loaded::Done(read_evtx_bytes(bytes, path, input));
     }
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Loaded::Done(super::archive::read_zip(&bytes, path, input));
+    }
     // Plain UTF-8 (the common case) is taken over without a copy.
     let decoded = match decode_text(&bytes) {
         Ok(std::borrow::Cow::Borrowed(_)) => String::from_utf8(bytes).map_err(|e| NotText::Utf8 {
@@ -209,13 +212,52 @@ pub fn load_path(path: &Path, input: usize, part_bytes: usize) -> Loaded {
                 Some(t) => t.to_string(),
                 None => text,
             };
-            let parts = split_records(&text, part_bytes);
-            Loaded::Text { text, parts }
+            match text_kind(&text) {
+                TextKind::Json => {
+                    let parts = split_records(&text, part_bytes);
+                    Loaded::Text { text, parts }
+                }
+                TextKind::Xml => Loaded::Done(super::xml::read_text(&text, path, input)),
+                TextKind::Auditd => Loaded::Done(super::auditd::read_text(&text, path, input)),
+            }
         }
         Err(d) => Loaded::Done(ReadOutput {
             diagnostics: vec![d.into_diagnostic(path)],
             ..ReadOutput::default()
         }),
+    }
+}
+
+/// What a decoded text input holds, judged by its first non-blank characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// JSON or JSON Lines (also the fallback: its diagnostics say what was expected).
+    Json,
+    /// Windows event XML (`<Event ...>`, `<Events>`, or an `<?xml ...?>` declaration first).
+    Xml,
+    /// Raw audit log lines (`type=...` or `node=... type=...`).
+    Auditd,
+}
+
+/// Sniffs the kind of a text input.
+pub fn text_kind(text: &str) -> TextKind {
+    let head = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    if head.starts_with('<') {
+        TextKind::Xml
+    } else if head.starts_with("type=") || head.starts_with("node=") {
+        TextKind::Auditd
+    } else {
+        TextKind::Json
+    }
+}
+
+/// Reads a whole text input of any kind (used for archive members; `path` names it in diagnostics).
+pub fn read_text_any(text: &str, path: &Path, input: usize) -> ReadOutput {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match text_kind(text) {
+        TextKind::Json => read_json_text(text, path, input),
+        TextKind::Xml => super::xml::read_text(text, path, input),
+        TextKind::Auditd => super::auditd::read_text(text, path, input),
     }
 }
 
