@@ -36,10 +36,16 @@ pub struct Cli {
 pub enum Command {
     /// Evaluate Sigma rules on recorded telemetry (JSON, JSONL, evtx-JSON, .evtx).
     Eval(EvalArgs),
-    /// Check rule files and report every problem with file and line.
+    /// Check rule, scenario and expectation files and report every problem with file and line.
     Lint(LintArgs),
     /// Run the coverage job (scenarios x detections) with the repository's defaults.
     Run(RunArgs),
+    /// List the scenarios.
+    List(crate::cli_scenarios::ListArgs),
+    /// Show one scenario: summary, inputs, command and telemetry timeline.
+    Show(crate::cli_scenarios::ShowArgs),
+    /// Render scenarios as native sensor telemetry (nothing is executed).
+    Replay(crate::cli_scenarios::ReplayArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +86,7 @@ pub struct EvalArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct LintArgs {
-    /// Rule files or folders (default: detections/).
+    /// Rule, scenario or expectation files or folders (default: detections/, atomics/, expected/).
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -94,6 +100,15 @@ pub struct RunArgs {
     /// Recorded telemetry to evaluate the detections on.
     #[arg(long = "input", value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
+    /// Scenario folder.
+    #[arg(long, value_name = "DIR", default_value = "atomics")]
+    pub atomics: PathBuf,
+    /// Expectations folder.
+    #[arg(long, value_name = "DIR", default_value = "expected")]
+    pub expected: PathBuf,
+    /// Run only these scenarios (id or GUID); may be repeated.
+    #[arg(long = "scenario", value_name = "ID")]
+    pub scenarios: Vec<String>,
 }
 
 /// Parses argv and runs the command.
@@ -103,6 +118,9 @@ pub fn main() -> ExitCode {
         Command::Eval(a) => eval(&a),
         Command::Lint(a) => lint(&a),
         Command::Run(a) => run(&a),
+        Command::List(a) => crate::cli_scenarios::list(&a),
+        Command::Show(a) => crate::cli_scenarios::show(&a),
+        Command::Replay(a) => crate::cli_scenarios::replay(&a),
     };
     ExitCode::from(code)
 }
@@ -404,11 +422,44 @@ fn lint(a: &LintArgs) -> u8 {
         }
     };
     let paths = if a.paths.is_empty() {
-        vec![PathBuf::from("detections")]
+        ["detections", "atomics", "expected"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists() || p.as_path() == Path::new("detections"))
+            .collect()
     } else {
         a.paths.clone()
     };
-    let set = RuleSet::load(&paths, &opts);
+    // Scenario and expectation files are told apart from rules by their keys.
+    let mut files = Vec::new();
+    for p in &paths {
+        if p.is_dir() {
+            crate::scenario::yaml_files(p, &mut files);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    let (mut scenario_files, mut expectation_files, mut rule_files) = (vec![], vec![], vec![]);
+    for f in files {
+        match crate::cli_scenarios::yaml_kind(&f) {
+            crate::cli_scenarios::YamlKind::Scenario => scenario_files.push(f),
+            crate::cli_scenarios::YamlKind::Expectation => expectation_files.push(f),
+            crate::cli_scenarios::YamlKind::Rule => rule_files.push(f),
+        }
+    }
+    let (n_other, other_error) =
+        crate::cli_scenarios::lint_scenarios(&scenario_files, &expectation_files);
+    let rule_paths = if n_other == 0 && !other_error {
+        paths
+    } else {
+        rule_files
+    };
+    if rule_paths.is_empty() {
+        print_scenario_summary(scenario_files.len() + expectation_files.len(), other_error);
+        return if other_error { EXIT_INPUT } else { EXIT_OK };
+    }
+    let set = RuleSet::load(&rule_paths, &opts);
     let mut errors = 0;
     for d in set.diagnostics() {
         if d.severity == Severity::Error {
@@ -435,11 +486,21 @@ fn lint(a: &LintArgs) -> u8 {
         "purplecov lint: {total} documents, {} usable, {unusable} unusable, {errors} errors",
         total - unusable
     );
-    if unusable > 0 || errors > 0 {
+    if n_other > 0 || other_error {
+        print_scenario_summary(scenario_files.len() + expectation_files.len(), other_error);
+    }
+    if unusable > 0 || errors > 0 || other_error {
         EXIT_INPUT
     } else {
         EXIT_OK
     }
+}
+
+fn print_scenario_summary(files: usize, error: bool) {
+    eprintln!(
+        "purplecov lint: {files} scenario and expectation files, {}",
+        if error { "with errors" } else { "no errors" }
+    );
 }
 
 fn run(a: &RunArgs) -> u8 {
@@ -455,14 +516,20 @@ fn run(a: &RunArgs) -> u8 {
         .iter()
         .filter(|r| r.status == RuleStatus::Ready)
         .count();
+    let load_error = set
+        .diagnostics()
+        .iter()
+        .any(|d| d.severity == Severity::Error);
     println!(
-        "purplecov run: {ready} detection rules ready from {}; no scenarios are defined yet (atomics/ arrives with the scenario format), so no coverage is computed",
+        "purplecov run: {ready} detection rules ready from {}",
         detections
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let scenarios_failed =
+        crate::cli_scenarios::run_scenarios(&set, &a.atomics, &a.expected, &a.scenarios);
     if !a.inputs.is_empty() {
         let args = EvalArgs {
             rules: existing,
@@ -477,11 +544,7 @@ fn run(a: &RunArgs) -> u8 {
         };
         return eval(&args);
     }
-    if set
-        .diagnostics()
-        .iter()
-        .any(|d| d.severity == Severity::Error)
-    {
+    if load_error || scenarios_failed {
         EXIT_INPUT
     } else {
         EXIT_OK

@@ -8,7 +8,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
+mod cli_scenarios;
 pub mod diag;
+pub mod expect;
+pub mod scenario;
 pub mod sigma;
 pub mod telemetry;
 

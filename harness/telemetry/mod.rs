@@ -13,6 +13,7 @@ mod evtx;
 mod json;
 pub mod native;
 pub mod read;
+pub mod sensors;
 pub mod xml;
 
 use std::fmt;
