@@ -743,6 +743,32 @@ or concatenated, each optionally after `<?xml ...?>`), or several inside `<Event
 }
 
 #[test]
+fn deep_nesting_is_reported_not_recursed_into() {
+    let deep = format!(
+        "<Event><System><EventID>2</EventID></System><EventData>{}{}</EventData></Event>\n\
+<Event><System><EventID>1</EventID></System></Event>",
+        "<a>".repeat(100_000),
+        "</a>".repeat(100_000)
+    );
+    check(
+        &deep,
+        &[1],
+        1,
+        &["t.xml:1:242: error: expected at most 64 nested elements in a record, found more"],
+    );
+    // Within the limit the record is read.
+    let ok = format!(
+        "<Event><System><EventID>3</EventID></System><EventData>{}x{}</EventData></Event>",
+        "<a>".repeat(60),
+        "</a>".repeat(60)
+    );
+    let out = read(&ok);
+    assert!(out.diagnostics.is_empty(), "{:?}", out.diagnostics);
+    let name = format!("a{}", ".a".repeat(59));
+    assert_eq!(out.events[0].get(&name), Some(&s("x")));
+}
+
+#[test]
 fn unclosed_wrapper_is_a_warning() {
     let out = read("<Events>\n<Event><System><EventID>1</EventID></System></Event>\n");
     assert_eq!(out.events.len(), 1);

@@ -360,6 +360,16 @@ fn audit(
         .map(|(k, v)| {
             let enc = schema.field(k).and_then(|f| f.encoding);
             let av = match (enc, v) {
+                // An argument vector of one plain argument has no NUL: the kernel's untrusted-string
+                // rule then quotes it (`proctitle="bash"`) instead of writing hex.
+                (Some(AuditEncoding::Hex), Value::List(items))
+                    if items.len() == 1
+                        && text(&items[0])
+                            .bytes()
+                            .all(|b| b > 0x20 && b < 0x7f && b != b'"') =>
+                {
+                    AuditValue::Untrusted(text(&items[0]))
+                }
                 (Some(AuditEncoding::Hex), v) => AuditValue::Hex(hex_bytes(v)),
                 (Some(AuditEncoding::Untrusted), v) => AuditValue::Untrusted(text(v)),
                 (_, v) => AuditValue::Bare(text(v)),

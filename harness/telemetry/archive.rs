@@ -36,7 +36,7 @@ const LIMITS: Limits = Limits {
     total_bytes: MAX_TOTAL_BYTES,
 };
 
-/// Reads every file member of a zip archive (directories are skipped). Members are decoded as
+/// Reads every file member of a zip archive (directories and symbolic links are skipped). Members are decoded as
 /// UTF-8 (a byte-order mark is allowed) or UTF-16 with a byte-order mark; an EVTX member is read as
 /// EVTX. A corrupt archive gives one error naming the file.
 pub fn read_zip(bytes: &[u8], path: &Path, input: usize) -> ReadOutput {
@@ -85,7 +85,8 @@ fn read_zip_with(bytes: &[u8], path: &Path, input: usize, limits: Limits) -> Rea
                 continue;
             }
         };
-        if file.is_dir() {
+        // Directories hold nothing; a symbolic link's data is its target's name.
+        if file.is_dir() || file.is_symlink() {
             continue;
         }
         let name = match file.name() {
@@ -119,7 +120,9 @@ fn read_zip_with(bytes: &[u8], path: &Path, input: usize, limits: Limits) -> Rea
             .member_bytes
             .min(limits.total_bytes.saturating_sub(total));
         // The declared size may lie: read at most one byte past the budget to find out.
-        let mut data = Vec::with_capacity(usize::try_from(declared.min(budget)).unwrap_or(0));
+        // Reserve what the member declares, up to 64 MiB (a declared size is only a claim).
+        let reserve = declared.min(budget).min(64 << 20);
+        let mut data = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
         if let Err(e) = (&mut file).take(budget + 1).read_to_end(&mut data) {
             skip(
                 &mut out,
@@ -270,6 +273,12 @@ mod tests {
                 w.add_directory(dir, SimpleFileOptions::default()).unwrap();
                 continue;
             }
+            if let Some(link) = name.strip_prefix('@') {
+                let target = std::str::from_utf8(data).unwrap();
+                w.add_symlink(link, target, SimpleFileOptions::default())
+                    .unwrap();
+                continue;
+            }
             w.start_file(
                 *name,
                 SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated),
@@ -293,6 +302,7 @@ mod tests {
         let audit = b"type=EXECVE msg=audit(1.000:7): argc=1 a0=\"id\"\n";
         let bytes = zip_of(&[
             ("d/", b""),
+            ("@d/link.json", b"d/a.jsonl"),
             (
                 "d/a.jsonl",
                 b"{\"EventID\": 1, \"Channel\": \"c\"}\n{\"EventID\": 2,}\n",

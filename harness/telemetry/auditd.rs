@@ -6,10 +6,11 @@
 //! `node=<host> `. Output: one event per record with sensor `auditd` and the fields `type` (the
 //! record type as written, `SYSCALL`), `node` (when written), `timestamp` (`1490995752.404`, the
 //! text as written), `serial` (an integer), then the record's `key=value` pairs in line order with
-//! their values decoded (see [`read_text`]). A reader never panics on its input, never stops at a
-//! bad line (it reports it with its line and column and goes on), and never drops a value the
-//! sensor wrote, with the two documented exceptions of EXECVE argument chunks (joined) and words
-//! that are not `key=value` pairs.
+//! their values decoded (see [`read_text`]). The reader never panics on its input, never stops at
+//! a bad line (it reports it with its line and column and goes on), and never drops a value the
+//! sensor wrote: the only things not kept as fields of their own are the chunks of a long EXECVE
+//! argument (joined into the argument) and words that are not `key=value` pairs (`avc:  denied`;
+//! inside `msg='...'` they stay in the kept `msg` text).
 //!
 //! Rendering is the inverse for [`AuditRecord`]s: [`render`] writes one line exactly as auditd
 //! does, and [`decoded`] says which value the reader gives back for each rendered value.
@@ -114,6 +115,10 @@ fn execve_chunk(key: &str) -> Option<&str> {
 /// double-quoted, or upper-case hex of its UTF-8 bytes when it contains a `"`, a byte <= 0x20 or a
 /// byte >= 0x7f (the kernel's `audit_string_contains_control`); [`AuditValue::Hex`] always
 /// upper-case hex.
+///
+/// Fields with upper-case names (`ARCH`, `SYSCALL`, `AUID`, ...) are the interpreted values of
+/// `log_format=ENRICHED`: auditd writes them after the raw fields, and the first of them follows an
+/// ASCII GS (`\x1d`) instead of a space. Records are rendered in field order, so they belong last.
 pub fn render(r: &AuditRecord) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(64 + 24 * r.fields.len());
@@ -128,8 +133,14 @@ pub fn render(r: &AuditRecord) -> String {
     let ms = r.epoch_ms.rem_euclid(1000);
     // Writing to a String cannot fail.
     let _ = write!(s, " msg=audit({secs}.{ms:03}:{}):", r.serial);
+    let mut enriched = false;
     for (k, v) in &r.fields {
-        s.push(' ');
+        if !enriched && is_enriched_key(k) {
+            enriched = true;
+            s.push(char::from(ENRICHED_SEPARATOR));
+        } else {
+            s.push(' ');
+        }
         s.push_str(k);
         s.push('=');
         match v {
@@ -144,6 +155,14 @@ pub fn render(r: &AuditRecord) -> String {
         }
     }
     s
+}
+
+/// An interpreted (`log_format=ENRICHED`) field name: upper-case letters, digits and `_`, starting
+/// with a letter. Raw audit field names are lower-case.
+fn is_enriched_key(k: &str) -> bool {
+    k.starts_with(|c: char| c.is_ascii_uppercase())
+        && k.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// The kernel's `audit_string_contains_control`: a `"`, a space or control byte, DEL or a byte
@@ -164,7 +183,8 @@ fn push_hex(s: &mut String, bytes: &[u8]) {
 /// The value [`read_text`] gives for `key` in a record of `record_type` when the line was written
 /// by [`render`]. This is the round-trip contract:
 /// - `Bare(s)`: `s` (a bare value is never decoded, except on an untrusted key, where a writer
-///   never puts one: there only `(null)`, `(none)` and `?` are bare, and they are kept);
+///   never puts one: there only `(null)`, `(none)` and `?` are bare, and they are kept; and after
+///   the ENRICHED separator a bare value starting with `{` runs to its `}`);
 /// - `Untrusted(s)` on an untrusted key ([`is_untrusted_key`]): `s`; `Hex(b)` there: `b` as UTF-8
 ///   (invalid sequences become U+FFFD);
 /// - for `proctitle`, NUL bytes become spaces (as go-libaudit shows them), so a decoded PROCTITLE
@@ -223,12 +243,13 @@ fn untrusted_value(key: &str, mut bytes: Vec<u8>) -> Value {
 ///
 /// Body: the `key=value` pairs, in order. Words without `=` (`avc:  denied  { read } for`,
 /// `auditd start,`) are not fields and are passed over. Values:
-/// - `"..."`: the text between the quotes; a bare value on an untrusted key
-///   ([`is_untrusted_key`]) that is upper-case hex is decoded (`exe=2F62696E2F6C73` ->
-///   `/bin/ls`), PROCTITLE's NUL separators becoming spaces as in go-libaudit; anything else is kept
-///   as written: numbers stay text (auditd has no types; Sigma compares numbers with their text
-///   anyway), and so do `(null)`, `(none)`, `?`.
-/// - `key=` with several rule keys (hex with `\x01` between them) is a list of the keys.
+/// - `"..."`: the text between the quotes, as is.
+/// - A bare value on an untrusted key ([`is_untrusted_key`]) that is upper-case hex is decoded
+///   (`exe=2F62696E2F6C73` -> `/bin/ls`; bytes that are not UTF-8 become U+FFFD), PROCTITLE's NUL
+///   separators becoming spaces as in go-libaudit, and `key=` holding several rule keys (`\x01`
+///   between them) becoming a list of the keys.
+/// - Any other bare value is kept as written: numbers stay text (auditd has no types; Sigma
+///   compares numbers with their text anyway), and so do `(null)`, `(none)` and `?`.
 /// - `msg='...'` (user-space records: USER_*, CRED_*, ...) is kept as `msg` (the text between the
 ///   quotes) and its own `key=value` pairs follow it as fields, as go-libaudit splits them. A name
 ///   the record already has is stored as `msg.<name>`.
@@ -243,9 +264,10 @@ fn untrusted_value(key: &str, mut bytes: Vec<u8>) -> Value {
 ///   `new_auid` (go-libaudit's names), so both values are kept.
 /// - `log_format=ENRICHED` appends interpreted values after an ASCII GS (`\x1d`): `ARCH=x86_64
 ///   SYSCALL=execve AUID="alice" UID="root" ...`. The raw fields are read as above and the
-///   interpreted ones are kept as well, under their upper-case names, unquoted and not decoded
-///   (`{ ... }` values such as `SADDR={ saddr_fam=inet laddr=10.0.0.1 lport=22 }` whole). Sigma's
-///   auditd rules use both (`SYSCALL: socket` next to `a0: 26`).
+///   interpreted ones are kept as well, under their upper-case names (unquoted; upper-case names
+///   are never hex-decoded; `{ ... }` values such as `SADDR={ saddr_fam=inet laddr=10.0.0.1
+///   lport=22 }` are kept whole). Sigma's auditd rules use both (`SYSCALL: socket` next to
+///   `a0: 26`).
 /// - `ausearch -i` output (values already interpreted, written bare) is read as written; its
 ///   PROCTITLE value, which has spaces there, is taken to the end of the line.
 ///
@@ -266,8 +288,17 @@ pub fn read_text(text: &str, path: &Path, input: usize) -> ReadOutput {
         if line.bytes().all(|b| b.is_ascii_whitespace()) || line.starts_with("----") {
             continue;
         }
-        let mut p = LineParser::new(line);
-        match p.parse() {
+        // Leading blanks (an indented paste) are not part of the record.
+        let indent = line.len()
+            - line
+                .trim_start_matches(|c: char| c.is_ascii() && is_ws(c as u8))
+                .len();
+        let mut p = LineParser::new(&line[indent..]);
+        let result = p.parse();
+        for w in p.warnings.iter_mut() {
+            w.at += indent;
+        }
+        match result {
             Ok(()) => r.out.events.push(Event {
                 sensor: Some(SENSOR.to_string()),
                 fields: p.fields,
@@ -276,7 +307,8 @@ pub fn read_text(text: &str, path: &Path, input: usize) -> ReadOutput {
                     record: lineno as u64,
                 },
             }),
-            Err(e) => {
+            Err(mut e) => {
+                e.at += indent;
                 r.out.skipped += 1;
                 r.report(line, lineno, Severity::Error, e);
             }
@@ -392,7 +424,7 @@ fn is_key_char(c: char) -> bool {
 
 fn is_upper_hex(v: &str) -> bool {
     !v.is_empty()
-        && v.len() % 2 == 0
+        && v.len().is_multiple_of(2)
         && v.bytes()
             .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
 }
@@ -435,7 +467,7 @@ struct LineParser<'a> {
     next_suffix: FxHashMap<String, usize>,
     warnings: Vec<Problem>,
     /// EXECVE arguments written in chunks: argument name -> (field index, bytes so far).
-    chunks: Vec<(String, usize, Vec<u8>)>,
+    chunks: FxHashMap<String, (usize, Vec<u8>)>,
 }
 
 impl<'a> LineParser<'a> {
@@ -447,7 +479,7 @@ impl<'a> LineParser<'a> {
             names: FxHashSet::default(),
             next_suffix: FxHashMap::default(),
             warnings: Vec::new(),
-            chunks: Vec::new(),
+            chunks: FxHashMap::default(),
         }
     }
 
@@ -590,7 +622,7 @@ impl<'a> LineParser<'a> {
         if end < line.len() {
             self.pairs(end + 1, line.len(), Ctx::Enriched);
         }
-        for (_, index, bytes) in std::mem::take(&mut self.chunks) {
+        for (_, (index, bytes)) in std::mem::take(&mut self.chunks) {
             if let Some(slot) = self.fields.get_mut(index) {
                 slot.1 = Value::Str(String::from_utf8_lossy(&bytes).into_owned());
             }
@@ -598,24 +630,41 @@ impl<'a> LineParser<'a> {
         Ok(())
     }
 
+    /// Whether a field of this name exists. Records have a few dozen fields: a scan, until a line
+    /// with very many fields switches to a set (so that no line costs quadratic time).
+    fn has(&mut self, name: &str) -> bool {
+        const SCAN: usize = 48;
+        if self.fields.len() < SCAN {
+            return self.fields.iter().any(|(k, _)| k == name);
+        }
+        if self.names.is_empty() {
+            self.names = self.fields.iter().map(|(k, _)| k.clone()).collect();
+        }
+        self.names.contains(name)
+    }
+
     /// Adds a field; a name already taken is stored as `msg.<name>` (inside `msg='...'`) or
     /// `<name>.2`, `<name>.3`, ... Returns the field's index.
     fn insert(&mut self, key: String, value: Value, nested: bool) -> usize {
-        let name = if !self.names.contains(&key) {
+        let name = if !self.has(&key) {
             key
-        } else if nested && !self.names.contains(&format!("msg.{key}")) {
+        } else if nested && !self.has(&format!("msg.{key}")) {
             format!("msg.{key}")
         } else {
-            let n = self.next_suffix.entry(key.clone()).or_insert(2);
-            loop {
+            let mut n = self.next_suffix.get(&key).copied().unwrap_or(2);
+            let candidate = loop {
                 let candidate = format!("{key}.{n}");
-                *n += 1;
-                if !self.names.contains(&candidate) {
+                n += 1;
+                if !self.has(&candidate) {
                     break candidate;
                 }
-            }
+            };
+            self.next_suffix.insert(key, n);
+            candidate
         };
-        self.names.insert(name.clone());
+        if !self.names.is_empty() {
+            self.names.insert(name.clone());
+        }
         self.fields.push((name, value));
         self.fields.len() - 1
     }
@@ -833,7 +882,7 @@ impl<'a> LineParser<'a> {
                 self.pairs(at, end, Ctx::Nested);
             }
             Raw::Single(v, _) | Raw::Quoted(v) => {
-                if ctx != Ctx::Enriched && self.record_type == "EXECVE" {
+                if self.record_type == "EXECVE" {
                     if let Some(arg) = execve_chunk(&key) {
                         self.chunk(arg.to_string(), v.as_bytes().to_vec(), nested);
                         return;
@@ -842,10 +891,6 @@ impl<'a> LineParser<'a> {
                 self.insert(key, Value::Str(v.to_string()), nested);
             }
             Raw::Bare(v) => {
-                if ctx == Ctx::Enriched {
-                    self.insert(key, Value::Str(v.to_string()), false);
-                    return;
-                }
                 let untrusted = is_untrusted_key(self.record_type, &key);
                 if self.record_type == "EXECVE" {
                     if let Some(arg) = execve_chunk(&key) {
@@ -863,7 +908,7 @@ impl<'a> LineParser<'a> {
                     self.insert(key, value, nested);
                     return;
                 }
-                let saddr = key == "saddr" && ctx == Ctx::Top && is_upper_hex(v);
+                let saddr = key == "saddr" && !nested && is_upper_hex(v);
                 self.insert(key, Value::Str(v.to_string()), nested);
                 if saddr {
                     for (k, val) in sockaddr(&hex_bytes(v)) {
@@ -876,12 +921,12 @@ impl<'a> LineParser<'a> {
 
     /// One chunk of a long EXECVE argument.
     fn chunk(&mut self, arg: String, bytes: Vec<u8>, nested: bool) {
-        if let Some(c) = self.chunks.iter_mut().find(|c| c.0 == arg) {
-            c.2.extend_from_slice(&bytes);
+        if let Some(c) = self.chunks.get_mut(&arg) {
+            c.1.extend_from_slice(&bytes);
             return;
         }
         let index = self.insert(arg.clone(), Value::Str(String::new()), nested);
-        self.chunks.push((arg, index, bytes));
+        self.chunks.insert(arg, (index, bytes));
     }
 }
 

@@ -235,7 +235,7 @@ pub enum TextKind {
     Json,
     /// Windows event XML (`<Event ...>`, `<Events>`, or an `<?xml ...?>` declaration first).
     Xml,
-    /// Raw audit log lines (`type=...` or `node=... type=...`).
+    /// Raw audit log lines (`type=...`, `node=... type=...`, or `ausearch` output starting `----`).
     Auditd,
 }
 
@@ -244,7 +244,7 @@ pub fn text_kind(text: &str) -> TextKind {
     let head = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
     if head.starts_with('<') {
         TextKind::Xml
-    } else if head.starts_with("type=") || head.starts_with("node=") {
+    } else if head.starts_with("type=") || head.starts_with("node=") || head.starts_with("----") {
         TextKind::Auditd
     } else {
         TextKind::Json

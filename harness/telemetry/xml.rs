@@ -10,8 +10,9 @@
 //! that could not be read; reading goes on at the next `<Event>`.
 //!
 //! The events are named and typed exactly as the JSON reader names the evtx crate's JSON for the
-//! same record: the record is turned into that JSON shape ([`J`]) by the rules the evtx crate's JSON
-//! renderer follows, then flattened by the JSON reader's own code ([`event_from_j`]). The rules
+//! same record: the record is turned into that JSON shape (the JSON reader's `J` values) by the rules
+//! the evtx crate's JSON renderer follows, then flattened by the JSON reader's own code
+//! (`json::event_from_j`). The rules
 //! (evtx 0.15 `binxml/compiled.rs`, `JsonCompiler`):
 //! - an element without element children and without non-empty attributes is its text, or `null`
 //!   when it has none (`<Correlation />`, `<Channel></Channel>`); attributes with an empty value are
@@ -33,14 +34,17 @@
 //! text, but line ends and attribute whitespace are not normalised (Windows writes `\r\n` inside
 //! values, and the evtx crate's JSON keeps it). Whitespace-only text between child elements is
 //! indentation, not data. An unknown entity (`&foo;`) is kept as written, with a warning, as the
-//! evtx crate keeps it. This module never panics on its input.
+//! evtx crate keeps it. A record nesting elements more than 64 deep is reported, not read. This
+//! module never panics on its input.
 //!
 //! Rendering: [`render`] writes one record as Windows renders it (one line, `<Event xmlns=...>`;
 //! for the `Linux-Sysmon/Operational` channel as Sysmon for Linux writes it: no `xmlns`, `<Security
-//! UserId=".."/>`), escaping `&`, `<`, `>` (and quotes in attributes) and writing line breaks in
-//! attributes, carriage returns and other control characters as character references, so that any
-//! XML reader gets the value back exactly. [`render_evtx_json`] writes the same record in the evtx
-//! crate's JSON shape; both read back to identical events.
+//! UserId=".."/>`), escaping `&`, `<`, `>` (and quotes in attributes), writing line breaks in
+//! attributes and carriage returns as character references (so that no XML reader normalises them
+//! away) and characters XML 1.0 cannot hold (other C0 controls, U+FFFE, U+FFFF) as character
+//! references too, which this reader reads back exactly (Windows writes them as `_`).
+//! [`render_evtx_json`] writes the same record in the evtx crate's JSON shape; both read back to
+//! identical events.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -61,6 +65,10 @@ pub const EVENT_NS: &str = "http://schemas.microsoft.com/win/2004/08/events/even
 /// Sysmon for Linux's channel: its records have no `xmlns` and write `Security UserId`.
 pub const LINUX_SYSMON_CHANNEL: &str = "Linux-Sysmon/Operational";
 
+/// Elements nested deeper than this in one record make it unreadable (event XML nests a few
+/// levels; the limit keeps the recursive conversion's stack small whatever the input).
+const MAX_DEPTH: usize = 64;
+
 /// The help line of record-framing diagnostics.
 const FRAMING_HELP: &str = "event XML holds `<Event>` elements: one, several (one per line or \
 concatenated, each optionally after `<?xml ...?>`), or several inside `<Events>`";
@@ -79,6 +87,7 @@ pub fn read_text(text: &str, path: &Path, input: usize) -> ReadOutput {
         input,
         out: ReadOutput::default(),
         unreported: 0,
+        rescanned: 0,
     };
     r.run();
     r.finish()
@@ -123,7 +132,15 @@ struct Reader<'t, 'p> {
     input: usize,
     out: ReadOutput,
     unreported: usize,
+    /// Bytes that bad records were read over before their problem (reading goes on at the next
+    /// `<Event>` after a bad record's start, so these may be read again).
+    rescanned: usize,
 }
+
+/// How many times over a text may be read again after bad records before reading goes on after
+/// each problem instead (records that each open a comment or CDATA section that never closes would
+/// otherwise take time quadratic in the text's length).
+const RESCAN_FACTOR: usize = 16;
 
 /// Why a record could not be read.
 struct Bad {
@@ -164,14 +181,29 @@ fn next_event_tag(b: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// A short, one-line excerpt of `s` for messages.
+/// A short excerpt of the first line of `s` for messages (reads at most 31 characters).
 fn excerpt(s: &str) -> String {
-    let line = s.lines().next().unwrap_or("").trim_end();
-    let mut e: String = line.chars().take(30).collect();
-    if e.len() < line.len() {
+    let mut e: String = s
+        .chars()
+        .take_while(|c| !matches!(c, '\n' | '\r'))
+        .take(31)
+        .collect();
+    if e.chars().count() > 30 {
+        e.pop();
         e.push_str("...");
     }
-    e
+    e.trim_end().to_string()
+}
+
+/// The first line of `s` (without its line break), or its first `max` bytes or so when it is
+/// longer: only that much is read.
+fn line_of(s: &str, max: usize) -> &str {
+    let mut cut = s.len().min(max);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = &s[..cut];
+    head.find('\n').map_or(head, |i| &head[..i])
 }
 
 /// evtx_dump's separator line: `Record <n>`.
@@ -198,8 +230,11 @@ impl Reader<'_, '_> {
         Location::new(self.path, line, col)
     }
 
-    fn diag(&mut self, d: Diagnostic) {
+    /// Adds a diagnostic at byte `at` (past the limit only counts it: its location is not
+    /// worked out, which costs a scan of the line).
+    fn report(&mut self, at: usize, make: impl FnOnce(Location) -> Diagnostic) {
         if self.out.diagnostics.len() < MAX_DIAGNOSTICS {
+            let d = make(self.loc(at));
             self.out.diagnostics.push(d);
         } else {
             self.unreported += 1;
@@ -224,8 +259,9 @@ impl Reader<'_, '_> {
     /// where reading goes on (the next `<Event>`, or the end).
     fn stray(&mut self, pos: usize, message: String) -> usize {
         self.out.skipped += 1;
-        let d = Diagnostic::error(self.loc(pos), message).with_help(FRAMING_HELP);
-        self.diag(d);
+        self.report(pos, |l| {
+            Diagnostic::error(l, message).with_help(FRAMING_HELP)
+        });
         next_event_tag(self.text.as_bytes(), pos + 1).unwrap_or(self.text.len())
     }
 
@@ -273,11 +309,10 @@ impl Reader<'_, '_> {
                 end
             } else if rest.starts_with("</Events") && open_wrappers.pop().is_some() {
                 self.skip_markup(pos, ">", "`</Events>` tag")
-            } else if is_record_line(rest.lines().next().unwrap_or("")) {
-                pos + rest.find('\n').map_or(rest.len(), |i| i + 1)
+            } else if rest.starts_with("Record ") && is_record_line(line_of(rest, 64)) {
+                pos + line_of(rest, 64).len()
             } else {
-                let line_end = rest.find('\n').unwrap_or(rest.len());
-                match rest.get(..line_end).and_then(|l| l.find("<Event")) {
+                match line_of(rest, 512).find("<Event") {
                     Some(i)
                         if is_tag(b, pos + i, "Event")
                             && is_syslog_prefix(rest.get(..i).unwrap_or("")) =>
@@ -301,12 +336,13 @@ impl Reader<'_, '_> {
             };
         }
         if let Some(&at) = open_wrappers.last() {
-            let d = Diagnostic::warning(
-                self.loc(at),
-                "expected `</Events>` to close this `<Events>`, found the end of the input (the \
-file may be cut short)",
-            );
-            self.diag(d);
+            self.report(at, |l| {
+                Diagnostic::warning(
+                    l,
+                    "expected `</Events>` to close this `<Events>`, found the end of the input \
+(the file may be cut short)",
+                )
+            });
         }
     }
 
@@ -316,8 +352,7 @@ file may be cut short)",
         match parse_record(self.text, start, &mut warnings) {
             Ok((root, end)) => {
                 for (at, msg) in warnings {
-                    let d = Diagnostic::warning(self.loc(at), msg);
-                    self.diag(d);
+                    self.report(at, |l| Diagnostic::warning(l, msg));
                 }
                 match event_json(&root) {
                     Ok(j) => {
@@ -328,24 +363,27 @@ file may be cut short)",
                     }
                     Err(message) => {
                         self.out.skipped += 1;
-                        let d = Diagnostic::error(self.loc(start), message);
-                        self.diag(d);
+                        self.report(start, |l| Diagnostic::error(l, message));
                     }
                 }
                 end
             }
             Err(bad) => {
                 self.out.skipped += 1;
-                let (start_line, _) = self.lines.line_col(self.text, start);
-                let (bad_line, _) = self.lines.line_col(self.text, bad.at);
+                let start_line = self.lines.index(start) + 1;
                 let mut message = bad.message;
-                if bad_line != start_line {
+                if self.lines.index(bad.at) + 1 != start_line {
                     message.push_str(&format!(" (in the record starting at line {start_line})"));
                 }
-                let d = Diagnostic::error(self.loc(bad.at), message);
-                self.diag(d);
+                self.report(bad.at, |l| Diagnostic::error(l, message));
+                self.rescanned += bad.at.saturating_sub(start);
+                let from = if self.rescanned > RESCAN_FACTOR * self.text.len() + (1 << 20) {
+                    bad.at.max(start + 1)
+                } else {
+                    start + 1
+                };
                 bad.resume.unwrap_or_else(|| {
-                    next_event_tag(self.text.as_bytes(), start + 1).unwrap_or(self.text.len())
+                    next_event_tag(self.text.as_bytes(), from).unwrap_or(self.text.len())
                 })
             }
         }
@@ -691,6 +729,15 @@ is cut short)"
             }
             XmlEvent::Start(e) => {
                 run.flush(stack.last_mut());
+                if stack.len() >= MAX_DEPTH {
+                    return Err(Bad {
+                        at: before,
+                        message: format!(
+                            "expected at most {MAX_DEPTH} nested elements in a record, found more"
+                        ),
+                        resume: None,
+                    });
+                }
                 stack.push(start_elem(&e, text, before, warnings)?);
             }
             XmlEvent::Empty(e) => {
@@ -1384,7 +1431,7 @@ fn user_data_json(element: &str, xmlns: &str, fields: &[(String, String)]) -> Js
         }
         insert_numbered(&mut body, &mut counts, &name, text_json(value));
     }
-    let value = if as_data {
+    if as_data {
         // A `Data` child of the `UserData` container: positional data, its value `""` when empty.
         let v = if fields.is_empty() {
             Json::String(String::new())
@@ -1401,8 +1448,7 @@ fn user_data_json(element: &str, xmlns: &str, fields: &[(String, String)]) -> Js
         let mut m = Map::new();
         m.insert(element.to_string(), v);
         Json::Object(m)
-    };
-    value
+    }
 }
 
 #[cfg(test)]
