@@ -264,12 +264,16 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     }
 }
 
-/// Fields being collected, with an index so names stay unique without a quadratic search.
+/// Fields being collected. Names stay unique: a short record is searched linearly (cheaper than
+/// hashing and copying every name), a long one through an index built once it grows.
 #[derive(Default)]
 struct Fields {
     fields: Vec<(String, Value)>,
-    index: HashMap<String, usize>,
+    index: Option<HashMap<String, usize>>,
 }
+
+/// Field count above which names are looked up through an index.
+const INDEX_ABOVE: usize = 48;
 
 /// How a field is stored.
 #[derive(Clone, Copy)]
@@ -281,19 +285,37 @@ enum Put<'a> {
 }
 
 impl Fields {
+    fn position(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.get(name).copied(),
+            None => self.fields.iter().position(|(k, _)| k == name),
+        }
+    }
+
     fn has(&self, name: &str) -> bool {
-        self.index.contains_key(name)
+        self.position(name).is_some()
     }
 
     fn set(&mut self, name: String, value: Value) {
-        if let Some(&i) = self.index.get(&name) {
+        if let Some(i) = self.position(&name) {
             if let Some(slot) = self.fields.get_mut(i) {
                 slot.1 = value;
                 return;
             }
         }
-        self.index.insert(name.clone(), self.fields.len());
+        if let Some(ix) = &mut self.index {
+            ix.insert(name.clone(), self.fields.len());
+        }
         self.fields.push((name, value));
+        if self.index.is_none() && self.fields.len() > INDEX_ABOVE {
+            self.index = Some(
+                self.fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.clone(), i))
+                    .collect(),
+            );
+        }
     }
 
     fn put(&mut self, how: Put<'_>, name: String, value: Value) {
