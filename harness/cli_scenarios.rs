@@ -504,6 +504,7 @@ pub fn run_scenarios(
         }
     }
     let mut rows = Vec::new();
+    let mut verdicts: Vec<[String; 5]> = Vec::new();
     for s in &all {
         if !only.is_empty()
             && !only
@@ -515,7 +516,8 @@ pub fn run_scenarios(
         let args = s.arguments_with(&[]).unwrap_or_default();
         let (events, diags) = render::events(s, &args);
         failed |= print_diags(&diags);
-        let signals = match expectations.iter().find(|e| e.scenario == s.id) {
+        let expectation = expectations.iter().find(|e| e.scenario == s.id);
+        let signals = match expectation {
             Some(e) => {
                 let (res, d) = e.check(&events, &args);
                 failed |= print_diags(&d);
@@ -533,10 +535,13 @@ pub fn run_scenarios(
             }
             None => "no expectations".to_string(),
         };
-        let mut fired: Vec<String> = set
-            .evaluate(&events)
+        let hit_rules: Vec<usize> = set.evaluate(&events).iter().map(|h| h.rule).collect();
+        if let Some(e) = expectation {
+            failed |= judge(set, s, e, &hit_rules, &mut verdicts);
+        }
+        let mut fired: Vec<String> = hit_rules
             .iter()
-            .filter_map(|h| set.rules().get(h.rule))
+            .filter_map(|&r| set.rules().get(r))
             .map(|r| r.meta.title.clone())
             .collect();
         fired.sort();
@@ -553,5 +558,70 @@ pub fn run_scenarios(
         ]);
     }
     print_table(&["SCENARIO", "EVENTS", "SIGNALS", "RULES FIRED"], &rows);
+    if !verdicts.is_empty() {
+        println!();
+        print_table(
+            &["SCENARIO", "RULE", "EXPECTED", "FIRED", "RESULT"],
+            &verdicts,
+        );
+    }
     failed
+}
+
+/// Compares what fired on scenario `s` with its expectations; one row per expected rule. Returns
+/// whether an expectation names a rule that is not loaded (a diagnostic at its line).
+fn judge(
+    set: &crate::sigma::RuleSet,
+    s: &Scenario,
+    e: &crate::expect::Expectation,
+    hit_rules: &[usize],
+    out: &mut Vec<[String; 5]>,
+) -> bool {
+    use crate::expect::Expect;
+    let mut failed = false;
+    for d in &e.detections {
+        let found = set.rules().iter().position(|r| {
+            r.meta.id.as_deref() == Some(d.rule.as_str())
+                || r.meta.name.as_deref() == Some(d.rule.as_str())
+        });
+        let Some(idx) = found else {
+            eprintln!(
+                "{}:{}: error: rule `{}` is not among the detections loaded",
+                e.path.display(),
+                d.line,
+                d.rule
+            );
+            failed = true;
+            out.push([
+                s.id.clone(),
+                d.rule.clone(),
+                expect_text(d.expect).into(),
+                "-".into(),
+                "error".into(),
+            ]);
+            continue;
+        };
+        let fired = hit_rules.contains(&idx);
+        let result = match (d.expect, fired) {
+            (Expect::Fire, true) | (Expect::Silent, false) => "pass",
+            (Expect::Fire, false) => "missed",
+            (Expect::Silent, true) => "unexpected",
+        };
+        let title = set.rules().get(idx).map_or("", |r| r.meta.title.as_str());
+        out.push([
+            s.id.clone(),
+            title.to_string(),
+            expect_text(d.expect).into(),
+            if fired { "yes" } else { "no" }.into(),
+            result.into(),
+        ]);
+    }
+    failed
+}
+
+fn expect_text(e: crate::expect::Expect) -> &'static str {
+    match e {
+        crate::expect::Expect::Fire => "fire",
+        crate::expect::Expect::Silent => "silent",
+    }
 }

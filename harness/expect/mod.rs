@@ -26,12 +26,32 @@ pub struct Signal {
     pub line: usize,
 }
 
+/// Whether a rule is expected to fire on a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Fire,
+    Silent,
+}
+
+/// What one rule is expected to do on a scenario: the truth about the rule as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleExpectation {
+    /// The rule's `id` (or, for a rule without one, its `name`).
+    pub rule: String,
+    pub expect: Expect,
+    /// For `fire`: the signal whose event the rule fires on.
+    pub signal: Option<String>,
+    pub reason: String,
+    pub line: usize,
+}
+
 /// The expectations of one scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expectation {
     pub path: PathBuf,
     pub scenario: String,
     pub signals: Vec<Signal>,
+    pub detections: Vec<RuleExpectation>,
 }
 
 /// Whether each signal was found, in file order.
@@ -239,14 +259,110 @@ pub fn parse(path: &Path, text: &str) -> (Option<Expectation>, Vec<Diagnostic>) 
             "missing `signals` (a mapping of named signals)".into(),
         ),
     }
+    let detections = parse_detections(path, text, m.get("detections"), &signals, &mut diags);
     (
         Some(Expectation {
             path: path.to_path_buf(),
             scenario,
             signals,
+            detections,
         }),
         diags,
     )
+}
+
+/// The `detections:` section: `rule-id: {expect: fire|silent, signal: name, reason: text}`.
+fn parse_detections(
+    path: &Path,
+    text: &str,
+    v: Option<&Yaml>,
+    signals: &[Signal],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<RuleExpectation> {
+    let mut err = |line: usize, msg: String| {
+        diags.push(Diagnostic::error(Location::new(path, line, 0), msg));
+    };
+    let section = line_of(text, 0, "detections");
+    let m = match v {
+        None => return Vec::new(),
+        Some(Yaml::Mapping(m)) => m,
+        Some(_) => {
+            err(
+                section,
+                "`detections` must be a mapping of rule id to {expect, signal, reason}".into(),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (k, v) in m {
+        let rule = match k {
+            Yaml::String(s) => s.clone(),
+            other => {
+                err(section, format!("a rule id must be text, found {other:?}"));
+                continue;
+            }
+        };
+        let line = line_of(text, section, &rule);
+        let Some(d) = v.as_mapping() else {
+            err(
+                line,
+                format!("rule `{rule}`: must be a mapping with expect, signal and reason"),
+            );
+            continue;
+        };
+        for (key, _) in d {
+            let key = key.as_str().unwrap_or("");
+            if !["expect", "signal", "reason"].contains(&key) {
+                err(
+                    line,
+                    format!("rule `{rule}`: unknown key `{key}` (expect, signal, reason)"),
+                );
+            }
+        }
+        let expect = match d.get("expect").and_then(Yaml::as_str) {
+            Some("fire") => Expect::Fire,
+            Some("silent") => Expect::Silent,
+            other => {
+                err(
+                    line,
+                    format!("rule `{rule}`: `expect` must be fire or silent, found {other:?}"),
+                );
+                continue;
+            }
+        };
+        let signal = d.get("signal").and_then(Yaml::as_str).map(str::to_string);
+        match (&signal, expect) {
+            (None, Expect::Fire) => err(
+                line,
+                format!("rule `{rule}`: `expect: fire` needs the `signal` it fires on"),
+            ),
+            (Some(s), _) if !signals.iter().any(|x| x.name == *s) => {
+                err(line, format!("rule `{rule}`: no signal `{s}` in this file"))
+            }
+            _ => {}
+        }
+        let reason = d
+            .get("reason")
+            .and_then(Yaml::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        if reason.is_empty() {
+            err(
+                line,
+                format!("rule `{rule}`: `reason` is required (why the rule fires or stays silent)"),
+            );
+        }
+        out.push(RuleExpectation {
+            rule,
+            expect,
+            signal,
+            reason,
+            line,
+        });
+    }
+    out
 }
 
 fn subst_yaml(v: &Yaml, args: &[(String, String)]) -> Yaml {
