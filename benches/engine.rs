@@ -1,6 +1,9 @@
 //! Criterion benchmarks of the Sigma engine, load cost apart from per-event cost:
 //! - `compile`: loading and compiling the SigmaHQ Windows rules (rules/s);
 //! - `eval`: one thread evaluating those rules on the SigmaHQ regression events (events/s);
+//! - `eval/..._with_correlation`: the same plus an event_count correlation over a process_creation
+//!   rule (every process creation event feeds it): per-event observation and the window pass, to
+//!   compare with the single-event lane beside it;
 //! - `read`: parsing the same events from JSONL (events/s).
 //!
 //! Needs `PURPLECOV_REFERENCE` (the shared reference data); without it the benchmarks say so and do
@@ -92,6 +95,52 @@ fn benches(c: &mut Criterion) {
                 n
             })
         });
+    }
+
+    // Correlation lane: the same rules plus an event_count correlation over a rule that matches
+    // every Windows process creation.
+    let corr_file =
+        std::env::temp_dir().join(format!("purplecov-bench-corr-{}.yml", std::process::id()));
+    let corr_rules = "title: Bench many processes per host
+correlation:
+    type: event_count
+    rules:
+        - bench_process_creation
+    group-by:
+        - Computer
+    timespan: 5m
+    condition:
+        gte: 5
+---
+title: Bench any process creation
+name: bench_process_creation
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        Image|contains: '\\'
+    condition: selection
+";
+    if std::fs::write(&corr_file, corr_rules).is_ok() {
+        let mut with = rules.clone();
+        with.push(corr_file.clone());
+        let set = RuleSet::load(&with, &Options::default());
+        let mut sc = set.scratch();
+        let mut out = Vec::new();
+        g.bench_function("sigmahq_windows_x_regression_with_correlation", |b| {
+            b.iter(|| {
+                let mut st = set.correlation_state();
+                let mut n = 0;
+                for (i, ev) in events.iter().enumerate() {
+                    set.matches(ev, &mut sc, &mut out);
+                    set.observe(&mut st, i, ev, &out);
+                    n += out.len();
+                }
+                n + set.correlate(st).hits.len()
+            })
+        });
+        let _ = std::fs::remove_file(&corr_file);
     }
     g.finish();
 

@@ -6,7 +6,8 @@
 //! a table, and it is the only place that turns problems into exit codes.
 
 use crate::diag::{Diagnostic, Severity};
-use crate::sigma::{Hit, Options, Placeholders, RuleKind, RuleSet, RuleStatus};
+use crate::sigma::correlation::CorrelationState;
+use crate::sigma::{CorrelationHit, Hit, Options, Placeholders, RuleKind, RuleSet, RuleStatus};
 use crate::telemetry::read;
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
@@ -46,6 +47,8 @@ pub enum Command {
     Show(crate::cli_scenarios::ShowArgs),
     /// Render scenarios as native sensor telemetry (nothing is executed).
     Replay(crate::cli_scenarios::ReplayArgs),
+    /// Compare two JSON reports: what changed, and exit 1 if the new one regresses.
+    Diff(DiffArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +112,40 @@ pub struct RunArgs {
     /// Run only these scenarios (id or GUID); may be repeated.
     #[arg(long = "scenario", value_name = "ID")]
     pub scenarios: Vec<String>,
+    /// Report formats; may be repeated. `table` prints to the terminal; the others are written to
+    /// `--out` (or, without it, printed).
+    #[arg(long = "format", value_enum, default_value = "table")]
+    pub formats: Vec<RunFormat>,
+    /// Folder the reports are written to (`report.json`, `report.md`, `junit.xml`).
+    #[arg(long = "out", value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// A previous JSON report: exit 1 if this run regresses against it.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Outcomes or verdicts that fail the run (exit 1), comma-separated or repeated
+    /// (default: missed,unexpected,error, or `[gate] fail_on` of the config file).
+    #[arg(long = "fail-on", value_name = "STATES", value_delimiter = ',')]
+    pub fail_on: Vec<String>,
+    /// Gate policy file (`[gate] fail_on = [...]`, `baseline = "..."`; default: ./purplecov.toml
+    /// when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The baseline JSON report.
+    pub old: PathBuf,
+    /// The new JSON report.
+    pub new: PathBuf,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunFormat {
+    Table,
+    Json,
+    Markdown,
+    Junit,
 }
 
 /// Parses argv and runs the command.
@@ -121,6 +158,7 @@ pub fn main() -> ExitCode {
         Command::List(a) => crate::cli_scenarios::list(&a),
         Command::Show(a) => crate::cli_scenarios::show(&a),
         Command::Replay(a) => crate::cli_scenarios::replay(&a),
+        Command::Diff(a) => diff_reports(&a),
     };
     ExitCode::from(code)
 }
@@ -201,25 +239,48 @@ fn eval(a: &EvalArgs) -> u8 {
             Severity::Warning => warnings += 1,
         }
     }
-    let (hits, n_events, read_failed) = evaluate_inputs(&set, &a.inputs);
+    let (mut hits, n_events, read_failed, corr_state) = evaluate_inputs(&set, &a.inputs);
     failed |= read_failed;
+    let corr = set.correlate(corr_state);
+    for d in &corr.diagnostics {
+        print_diag(d);
+    }
+    // Rules only correlations use (`generate: false`) do not report their own hits.
+    hits.retain(|h| set.reports(h.rule));
     let rules = set.rules();
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let res = match a.format {
-        EvalFormat::Jsonl => hits.iter().try_for_each(|h| {
-            let r = &rules[h.rule];
-            let obj = serde_json::json!({
-                "event": h.event,
-                "rule_id": r.meta.id,
-                "rule_title": r.meta.title,
-                "level": r.meta.level,
-                "author": r.meta.author,
-                "rule_path": r.meta.path.display().to_string(),
-            });
-            writeln!(w, "{obj}")
-        }),
-        EvalFormat::Table => write_hit_table(&mut w, &set, &hits, n_events),
+        EvalFormat::Jsonl => hits
+            .iter()
+            .try_for_each(|h| {
+                let r = &rules[h.rule];
+                let obj = serde_json::json!({
+                    "event": h.event,
+                    "rule_id": r.meta.id,
+                    "rule_title": r.meta.title,
+                    "level": r.meta.level,
+                    "author": r.meta.author,
+                    "rule_path": r.meta.path.display().to_string(),
+                });
+                writeln!(w, "{obj}")
+            })
+            .and_then(|_| {
+                corr.hits.iter().try_for_each(|h| {
+                    let r = &rules[h.rule];
+                    let obj = serde_json::json!({
+                        "event": h.events,
+                        "rule_id": r.meta.id,
+                        "rule_title": r.meta.title,
+                        "level": r.meta.level,
+                        "author": r.meta.author,
+                        "rule_path": r.meta.path.display().to_string(),
+                        "group": group_json(h),
+                    });
+                    writeln!(w, "{obj}")
+                })
+            }),
+        EvalFormat::Table => write_hit_table(&mut w, &set, &hits, &corr.hits, n_events),
     };
     if res.and_then(|_| w.flush()).is_err() {
         return EXIT_INPUT;
@@ -242,7 +303,7 @@ fn eval(a: &EvalArgs) -> u8 {
         ready,
         unsupported,
         invalid,
-        hits.len(),
+        hits.len() + corr.hits.len(),
         if warnings > 0 {
             format!(", {warnings} warnings (purplecov lint shows them)")
         } else {
@@ -262,11 +323,13 @@ const PART_BYTES: usize = 1 << 20;
 /// Reads every input and evaluates the rules on its events, part by part; returns the hits (event
 /// numbers across all inputs in the order given), the number of events and whether a record could
 /// not be read. Diagnostics are printed as they come, in input order.
-fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool) {
+fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool, CorrelationState) {
     let mut hits = Vec::new();
     let mut next_event = 0usize;
     let mut failed = false;
-    let mut take = |out: &read::ReadOutput, part_hits: Vec<Hit>, n: usize| {
+    let mut corr = set.correlation_state();
+    let mut take = |out: &read::ReadOutput, part_hits: Vec<Hit>, n: usize, st: CorrelationState| {
+        corr.merge(st, next_event);
         for d in &out.diagnostics {
             if d.severity == Severity::Error {
                 failed = true;
@@ -284,7 +347,8 @@ fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool)
         match read::load_path(p, i, PART_BYTES) {
             read::Loaded::Done(out) => {
                 let h = set.evaluate(&out.events);
-                take(&out, h, out.events.len());
+                let st = observe_part(set, &out.events, &h);
+                take(&out, h, out.events.len(), st);
             }
             read::Loaded::Stream(mut parts) => loop {
                 let mut batch = Vec::with_capacity(group);
@@ -301,8 +365,8 @@ fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool)
                     .iter()
                     .map(|(t, line, d)| (t.as_str(), *line, d.as_ref()))
                     .collect();
-                for (r, h, n) in read_and_eval(set, &texts, p, i) {
-                    take(&r, h, n);
+                for (r, h, n, st) in read_and_eval(set, &texts, p, i) {
+                    take(&r, h, n, st);
                 }
             },
             read::Loaded::Text { text, parts } => {
@@ -314,14 +378,43 @@ fn evaluate_inputs(set: &RuleSet, inputs: &[PathBuf]) -> (Vec<Hit>, usize, bool)
                             (t, part.first_line, None)
                         })
                         .collect();
-                    for (r, h, n) in read_and_eval(set, &texts, p, i) {
-                        take(&r, h, n);
+                    for (r, h, n, st) in read_and_eval(set, &texts, p, i) {
+                        take(&r, h, n, st);
                     }
                 }
             }
         }
     }
-    (hits, next_event, failed)
+    (hits, next_event, failed, corr)
+}
+
+/// What one part's events contribute to the correlations (event numbers within the part).
+fn observe_part(
+    set: &RuleSet,
+    events: &[crate::telemetry::Event],
+    hits: &[Hit],
+) -> CorrelationState {
+    let mut st = set.correlation_state();
+    if set.has_correlations() {
+        set.observe_hits(&mut st, events, hits);
+    }
+    st
+}
+
+/// A correlation hit's group key as a JSON object (a missing field is null).
+fn group_json(h: &CorrelationHit) -> serde_json::Value {
+    serde_json::Value::Object(
+        h.group
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.clone()
+                        .map_or(serde_json::Value::Null, serde_json::Value::String),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Reads parts (text, first line, a diagnostic found while loading it) in parallel and evaluates
@@ -331,7 +424,7 @@ fn read_and_eval(
     texts: &[(&str, usize, Option<&Diagnostic>)],
     path: &Path,
     input: usize,
-) -> Vec<(read::ReadOutput, Vec<Hit>, usize)> {
+) -> Vec<(read::ReadOutput, Vec<Hit>, usize, CorrelationState)> {
     texts
         .par_iter()
         .map_init(
@@ -342,9 +435,10 @@ fn read_and_eval(
                     r.diagnostics.insert(0, (*d).clone());
                 }
                 let h = eval_part(set, &r.events, sc, out);
+                let st = observe_part(set, &r.events, &h);
                 let n = r.events.len();
                 r.events = Vec::new();
-                (r, h, n)
+                (r, h, n, st)
             },
         )
         .collect()
@@ -369,10 +463,11 @@ fn write_hit_table(
     w: &mut impl Write,
     set: &RuleSet,
     hits: &[Hit],
+    corr: &[CorrelationHit],
     n_events: usize,
 ) -> std::io::Result<()> {
     let rules = set.rules();
-    let rows: Vec<[String; 5]> = hits
+    let mut rows: Vec<[String; 5]> = hits
         .iter()
         .map(|h| {
             let r = &rules[h.rule];
@@ -385,6 +480,23 @@ fn write_hit_table(
             ]
         })
         .collect();
+    // A correlation hit: its events as a list, its group after the title.
+    rows.extend(corr.iter().map(|h| {
+        let r = &rules[h.rule];
+        let events: Vec<String> = h.events.iter().map(|e| e.to_string()).collect();
+        let group: Vec<String> = h
+            .group
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null")))
+            .collect();
+        [
+            events.join(","),
+            r.meta.level.clone().unwrap_or_default(),
+            r.meta.id.clone().unwrap_or_default(),
+            format!("{} [{}]", r.meta.title, group.join(" ")),
+            r.meta.author.clone().unwrap_or_default(),
+        ]
+    }));
     let header = ["EVENT", "LEVEL", "RULE ID", "TITLE", "AUTHOR"];
     let mut width = header.map(str::len);
     for r in &rows {
@@ -520,16 +632,65 @@ fn run(a: &RunArgs) -> u8 {
         .diagnostics()
         .iter()
         .any(|d| d.severity == Severity::Error);
-    println!(
-        "purplecov run: {ready} detection rules ready from {}",
-        detections
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let scenarios_failed =
+    let table = a.formats.contains(&RunFormat::Table);
+    if table {
+        println!(
+            "purplecov run: {ready} detection rules ready from {}",
+            detections
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let (report, mut scenarios_failed) =
         crate::cli_scenarios::run_scenarios(&set, &a.atomics, &a.expected, &a.scenarios);
+    if let Some(r) = &report {
+        if table {
+            crate::cli_scenarios::print_run_tables(r);
+        }
+        for (format, file, text) in [
+            (RunFormat::Json, "report.json", r.to_json()),
+            (
+                RunFormat::Markdown,
+                "report.md",
+                crate::report::formats::markdown(r),
+            ),
+            (
+                RunFormat::Junit,
+                "junit.xml",
+                crate::report::formats::junit(r),
+            ),
+        ] {
+            if !a.formats.contains(&format) {
+                continue;
+            }
+            let res = match &a.out {
+                Some(dir) => std::fs::create_dir_all(dir)
+                    .and_then(|_| std::fs::write(dir.join(file), &text))
+                    .map_err(|e| format!("{}: {e}", dir.display())),
+                None => std::io::stdout()
+                    .lock()
+                    .write_all(text.as_bytes())
+                    .map_err(|e| e.to_string()),
+            };
+            if let Err(e) = res {
+                eprintln!("error: cannot write the report: {e}");
+                scenarios_failed = true;
+            }
+        }
+    }
+    let gate_failed = match &report {
+        Some(r) => match gate(a, r) {
+            Ok(failed) => failed,
+            Err(d) => {
+                print_diag(&d);
+                scenarios_failed = true;
+                false
+            }
+        },
+        None => false,
+    };
     if !a.inputs.is_empty() {
         let args = EvalArgs {
             rules: existing,
@@ -546,7 +707,159 @@ fn run(a: &RunArgs) -> u8 {
     }
     if load_error || scenarios_failed {
         EXIT_INPUT
+    } else if gate_failed {
+        EXIT_GATE
     } else {
         EXIT_OK
+    }
+}
+
+/// The gate policy file: `[gate] fail_on = [...]`, `baseline = "..."`.
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    gate: GateConfig,
+}
+
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct GateConfig {
+    fail_on: Option<Vec<String>>,
+    baseline: Option<PathBuf>,
+}
+
+fn load_config(a: &RunArgs) -> Result<Config, Diagnostic> {
+    let path = match &a.config {
+        Some(p) => p.clone(),
+        None if Path::new("purplecov.toml").exists() => PathBuf::from("purplecov.toml"),
+        None => return Ok(Config::default()),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Diagnostic::error(
+            crate::diag::Location::file(&path),
+            format!("cannot read: {e}"),
+        )
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(0, |s| {
+            1 + text[..s.start.min(text.len())].matches('\n').count()
+        });
+        Diagnostic::error(
+            crate::diag::Location::new(&path, line, 0),
+            format!("invalid gate policy: {}", e.message()),
+        )
+    })
+}
+
+/// Applies `--fail-on` and `--baseline`; prints what tripped. Ok(true) = the gate failed.
+fn gate(a: &RunArgs, r: &crate::report::Report) -> Result<bool, Diagnostic> {
+    use crate::report::gate;
+    let config = load_config(a)?;
+    let fail_on: Vec<String> = if !a.fail_on.is_empty() {
+        a.fail_on.clone()
+    } else if let Some(f) = config.gate.fail_on {
+        f
+    } else {
+        gate::DEFAULT_FAIL_ON
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    for f in &fail_on {
+        if !gate::STATES.contains(&f.as_str()) {
+            return Err(Diagnostic::error(
+                crate::diag::Location::file(a.config.clone().unwrap_or_else(|| "--fail-on".into())),
+                format!("unknown state `{f}` (states: {})", gate::STATES.join(", ")),
+            ));
+        }
+    }
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap_or_default();
+    let tripped = gate::tripped(&json, &fail_on);
+    let mut failed = false;
+    if !tripped.is_empty() {
+        failed = true;
+        eprintln!(
+            "purplecov gate: {} results in a fail-on state ({}):",
+            tripped.len(),
+            fail_on.join(", ")
+        );
+        for t in &tripped {
+            eprintln!("  {t}");
+        }
+    }
+    if let Some(b) = a.baseline.clone().or(config.gate.baseline) {
+        let old = read_report(&b)?;
+        let c = gate::compare(&old, &json);
+        if !c.diff.is_empty() {
+            eprintln!(
+                "purplecov gate: changes against {}:\n{}",
+                b.display(),
+                c.diff
+            );
+        }
+        if !c.regressions.is_empty() {
+            failed = true;
+            eprintln!(
+                "purplecov gate: {} regressions against {}:",
+                c.regressions.len(),
+                b.display()
+            );
+            for x in &c.regressions {
+                eprintln!("  {x}");
+            }
+        }
+    }
+    Ok(failed)
+}
+
+fn read_report(p: &Path) -> Result<serde_json::Value, Diagnostic> {
+    let text = std::fs::read_to_string(p).map_err(|e| {
+        Diagnostic::error(
+            crate::diag::Location::file(p),
+            format!("cannot read the report: {e}"),
+        )
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Diagnostic::error(
+            crate::diag::Location::new(p, e.line(), e.column()),
+            format!("not a JSON report: {e}"),
+        )
+    })?;
+    if v["schema"] != crate::report::SCHEMA {
+        return Err(Diagnostic::error(
+            crate::diag::Location::file(p),
+            format!(
+                "not a {} report (schema {})",
+                crate::report::SCHEMA,
+                v["schema"]
+            ),
+        ));
+    }
+    Ok(v)
+}
+
+fn diff_reports(a: &DiffArgs) -> u8 {
+    let (old, new) = match (read_report(&a.old), read_report(&a.new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(d), _) | (_, Err(d)) => {
+            print_diag(&d);
+            return EXIT_INPUT;
+        }
+    };
+    let c = crate::report::gate::compare(&old, &new);
+    if c.diff.is_empty() {
+        println!("no changes");
+    } else {
+        print!("{}", c.diff);
+    }
+    if c.regressions.is_empty() {
+        EXIT_OK
+    } else {
+        println!("\n{} regressions:", c.regressions.len());
+        for x in &c.regressions {
+            println!("  {x}");
+        }
+        EXIT_GATE
     }
 }

@@ -478,17 +478,19 @@ pub fn yaml_kind(path: &Path) -> YamlKind {
     }
 }
 
-/// Replays every scenario (or those chosen), checks its expected signals and lists the rules of
-/// `set` that fire on it. Returns whether any input was unusable.
+/// Replays every scenario (or those chosen), checks its expected signals, evaluates `set` on its
+/// events and judges the result against the expectations. Returns the report and whether any input
+/// was unusable (diagnostics printed).
 pub fn run_scenarios(
     set: &crate::sigma::RuleSet,
     atomics: &Path,
     expected: &Path,
     only: &[String],
-) -> bool {
+) -> (Option<crate::report::Report>, bool) {
+    use crate::report::ScenarioRun;
     if !atomics.exists() {
         println!("no scenario folder {}: no scenarios run", atomics.display());
-        return false;
+        return (None, false);
     }
     let (all, mut failed) = load(atomics);
     let (expectations, diags) = if expected.exists() {
@@ -503,8 +505,8 @@ pub fn run_scenarios(
             failed = true;
         }
     }
-    let mut rows = Vec::new();
-    let mut verdicts: Vec<[String; 5]> = Vec::new();
+    let mut runs = Vec::new();
+    let mut inputs: Vec<PathBuf> = Vec::new();
     for s in &all {
         if !only.is_empty()
             && !only
@@ -513,51 +515,120 @@ pub fn run_scenarios(
         {
             continue;
         }
+        inputs.push(s.path.clone());
         let args = s.arguments_with(&[]).unwrap_or_default();
         let (events, diags) = render::events(s, &args);
         failed |= print_diags(&diags);
+        let mut errors: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
         let expectation = expectations.iter().find(|e| e.scenario == s.id);
         let signals = match expectation {
             Some(e) => {
+                inputs.push(e.path.clone());
                 let (res, d) = e.check(&events, &args);
                 failed |= print_diags(&d);
-                let found = res.iter().filter(|r| r.found).count();
-                let missing: Vec<&str> = res
-                    .iter()
-                    .filter(|r| !r.found)
-                    .map(|r| r.name.as_str())
-                    .collect();
-                let mut cell = format!("{found}/{}", res.len());
-                if !missing.is_empty() {
-                    cell.push_str(&format!(" (missing: {})", missing.join(", ")));
+                errors.extend(d.iter().map(|d| d.to_string()));
+                for r in &e.detections {
+                    let known = set.rules().iter().any(|x| {
+                        x.meta.id.as_deref() == Some(r.rule.as_str())
+                            || x.meta.name.as_deref() == Some(r.rule.as_str())
+                    });
+                    if !known {
+                        eprintln!(
+                            "{}:{}: error: rule `{}` is not among the detections loaded",
+                            e.path.display(),
+                            r.line,
+                            r.rule
+                        );
+                        failed = true;
+                    }
                 }
-                cell
+                res
             }
-            None => "no expectations".to_string(),
+            None => Vec::new(),
         };
-        let hit_rules: Vec<usize> = set.evaluate(&events).iter().map(|h| h.rule).collect();
-        if let Some(e) = expectation {
-            failed |= judge(set, s, e, &hit_rules, &mut verdicts);
+        let mut hits: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for h in set.evaluate(&events) {
+            hits.entry(h.rule).or_default().push(h.event);
         }
-        let mut fired: Vec<String> = hit_rules
-            .iter()
-            .filter_map(|&r| set.rules().get(r))
-            .map(|r| r.meta.title.clone())
-            .collect();
-        fired.sort();
-        fired.dedup();
-        rows.push([
-            s.id.clone(),
-            events.len().to_string(),
+        for v in hits.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        runs.push(ScenarioRun {
+            scenario: s,
+            expectation,
+            events: events.len(),
             signals,
-            if fired.is_empty() {
-                "-".to_string()
-            } else {
-                fired.join("; ")
-            },
-        ]);
+            hits,
+            errors,
+        });
     }
-    print_table(&["SCENARIO", "EVENTS", "SIGNALS", "RULES FIRED"], &rows);
+    let report = crate::report::build(set, &runs, &inputs);
+    (Some(report), failed)
+}
+
+/// The run's terminal tables: per scenario its outcome, signals and rules fired; then per expected
+/// rule its verdict.
+pub fn print_run_tables(r: &crate::report::Report) {
+    let rows: Vec<[String; 5]> = r
+        .scenarios
+        .iter()
+        .map(|s| {
+            let found = s.signals.iter().filter(|x| x.found).count();
+            let missing: Vec<&str> = s
+                .signals
+                .iter()
+                .filter(|x| !x.found)
+                .map(|x| x.name.as_str())
+                .collect();
+            let mut signals = format!("{found}/{}", s.signals.len());
+            if !missing.is_empty() {
+                signals.push_str(&format!(" (missing: {})", missing.join(", ")));
+            }
+            let mut fired: Vec<&str> = s
+                .rules
+                .iter()
+                .filter(|x| x.fired)
+                .map(|x| x.title.as_str())
+                .collect();
+            fired.sort_unstable();
+            fired.dedup();
+            [
+                s.id.clone(),
+                json_name(&s.outcome),
+                s.events.to_string(),
+                signals,
+                if fired.is_empty() {
+                    "-".to_string()
+                } else {
+                    fired.join("; ")
+                },
+            ]
+        })
+        .collect();
+    print_table(
+        &["SCENARIO", "OUTCOME", "EVENTS", "SIGNALS", "RULES FIRED"],
+        &rows,
+    );
+    let verdicts: Vec<[String; 5]> = r
+        .scenarios
+        .iter()
+        .flat_map(|s| {
+            s.rules.iter().filter(|x| x.expected.is_some()).map(|x| {
+                [
+                    s.id.clone(),
+                    if x.title.is_empty() {
+                        x.rule.clone()
+                    } else {
+                        x.title.clone()
+                    },
+                    x.expected.unwrap_or("-").to_string(),
+                    if x.fired { "yes" } else { "no" }.to_string(),
+                    json_name(&x.verdict),
+                ]
+            })
+        })
+        .collect();
     if !verdicts.is_empty() {
         println!();
         print_table(
@@ -565,63 +636,12 @@ pub fn run_scenarios(
             &verdicts,
         );
     }
-    failed
 }
 
-/// Compares what fired on scenario `s` with its expectations; one row per expected rule. Returns
-/// whether an expectation names a rule that is not loaded (a diagnostic at its line).
-fn judge(
-    set: &crate::sigma::RuleSet,
-    s: &Scenario,
-    e: &crate::expect::Expectation,
-    hit_rules: &[usize],
-    out: &mut Vec<[String; 5]>,
-) -> bool {
-    use crate::expect::Expect;
-    let mut failed = false;
-    for d in &e.detections {
-        let found = set.rules().iter().position(|r| {
-            r.meta.id.as_deref() == Some(d.rule.as_str())
-                || r.meta.name.as_deref() == Some(d.rule.as_str())
-        });
-        let Some(idx) = found else {
-            eprintln!(
-                "{}:{}: error: rule `{}` is not among the detections loaded",
-                e.path.display(),
-                d.line,
-                d.rule
-            );
-            failed = true;
-            out.push([
-                s.id.clone(),
-                d.rule.clone(),
-                expect_text(d.expect).into(),
-                "-".into(),
-                "error".into(),
-            ]);
-            continue;
-        };
-        let fired = hit_rules.contains(&idx);
-        let result = match (d.expect, fired) {
-            (Expect::Fire, true) | (Expect::Silent, false) => "pass",
-            (Expect::Fire, false) => "missed",
-            (Expect::Silent, true) => "unexpected",
-        };
-        let title = set.rules().get(idx).map_or("", |r| r.meta.title.as_str());
-        out.push([
-            s.id.clone(),
-            title.to_string(),
-            expect_text(d.expect).into(),
-            if fired { "yes" } else { "no" }.into(),
-            result.into(),
-        ]);
-    }
-    failed
-}
-
-fn expect_text(e: crate::expect::Expect) -> &'static str {
-    match e {
-        crate::expect::Expect::Fire => "fire",
-        crate::expect::Expect::Silent => "silent",
-    }
+/// A serde enum's snake_case name.
+fn json_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|x| x.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

@@ -11,6 +11,7 @@ pub mod cli;
 mod cli_scenarios;
 pub mod diag;
 pub mod expect;
+pub mod report;
 pub mod scenario;
 pub mod sigma;
 pub mod telemetry;

@@ -5,7 +5,9 @@
 //! ready, unsupported with the reason, or invalid with located diagnostics) and, per event, the rules
 //! that match. Stages: [`yaml`] (documents with lines) -> [`rule`] (checked rule description, values
 //! through their modifiers in [`value`]) -> [`compile`] (matchers, resolved conditions) -> evaluation,
-//! routed by [`logsource`] and pruned by the [`prefilter`].
+//! routed by [`logsource`] and pruned by the [`prefilter`]. Correlation rules ([`correlation`]) run
+//! after that pass, over the hits of the rules they name, with their state in a
+//! [`correlation::CorrelationState`] the caller owns.
 //!
 //! This module never treats a construct it cannot evaluate as a no-match (such a rule is reported
 //! `Unsupported` and never evaluated), never reads files during evaluation and never mutates itself
@@ -14,6 +16,7 @@
 
 pub mod compile;
 pub mod condition;
+pub mod correlation;
 pub mod logsource;
 pub mod matcher;
 pub mod prefilter;
@@ -25,6 +28,8 @@ use crate::diag::{Diagnostic, Location, Severity};
 use crate::telemetry::Event;
 use compile::{compile_selection, resolve_conditions, CSel, CompiledRule, Expr, FieldTable};
 use condition::CondError;
+pub use correlation::CorrelationHit;
+use correlation::{Correlation, CorrelationState, Plan};
 use logsource::{covers, resolve_field, Router};
 use matcher::{EventView, ABSENT};
 use prefilter::Prefilter;
@@ -128,6 +133,13 @@ pub struct RuleSet {
     rule_unrouted: Vec<bool>,
     diagnostics: Vec<Diagnostic>,
     routing: bool,
+    /// Ready correlations, inner before outer (a chained correlation after those it refers to).
+    plans: Vec<Plan>,
+    /// Per rule: the (plan, slot) pairs its hits feed.
+    feeds: Vec<Vec<(u32, u32)>>,
+    /// Per rule: whether its own hits are reported (false for a rule only correlations use,
+    /// `generate: false`).
+    reported: Vec<bool>,
 }
 
 /// Per-thread evaluation buffers, reused across events.
@@ -255,6 +267,7 @@ impl RuleSet {
         let mut rules = Vec::new();
         let mut compiled = Vec::new();
         let mut filters: Vec<FilterRule> = Vec::new();
+        let mut correlations: Vec<(usize, Correlation)> = Vec::new();
         for (docs, file_diags) in parsed {
             diagnostics.extend(file_diags);
             for pd in docs {
@@ -278,16 +291,21 @@ impl RuleSet {
                         });
                         compiled.push(None);
                     }
-                    DocKind::Correlation(meta) => {
-                        let location = Location::new(&meta.path, meta.line, 0);
+                    DocKind::Correlation(meta, corr) => {
+                        diagnostics.extend(pd.diagnostics.iter().cloned());
+                        let status = match corr {
+                            Some(c) => {
+                                correlations.push((rules.len(), c));
+                                // Settled by resolve_correlations once every rule is loaded.
+                                RuleStatus::Ready
+                            }
+                            None => RuleStatus::Invalid,
+                        };
                         rules.push(RuleInfo {
                             meta,
                             logsource: LogSource::default(),
                             kind: RuleKind::Correlation,
-                            status: RuleStatus::Unsupported {
-                                reason: "correlation rules are not evaluated yet (the correlation engine is a later stage)".into(),
-                                location,
-                            },
+                            status,
                             diagnostics: pd.diagnostics,
                             sources: 0,
                         });
@@ -323,6 +341,9 @@ impl RuleSet {
             &mut fields,
             &mut diagnostics,
         );
+
+        let (plans, feeds, reported) =
+            resolve_correlations(&mut rules, correlations, &mut diagnostics);
 
         let router = if opts.routing {
             Router::load(&opts.mappings, &mut fields, &mut diagnostics)
@@ -409,6 +430,9 @@ impl RuleSet {
             prefilter,
             diagnostics,
             routing: opts.routing,
+            plans,
+            feeds,
+            reported,
         }
     }
 
@@ -863,6 +887,358 @@ fn apply_filters(
                         f.meta.title
                     ),
                 ));
+            }
+        }
+    }
+}
+
+/// Plans (inner first), per rule the (plan, slot) pairs it feeds, per rule whether it reports.
+type Resolved = (Vec<Plan>, Vec<Vec<(u32, u32)>>, Vec<bool>);
+
+/// Resolves every correlation's rule references (by id or name, across all loaded files), finds
+/// cycles, orders the correlations inner before outer and settles their status. Returns the plans,
+/// per rule the (plan, slot) pairs its hits feed, and per rule whether its own hits are reported.
+fn resolve_correlations(
+    rules: &mut [RuleInfo],
+    correlations: Vec<(usize, Correlation)>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Resolved {
+    use std::collections::BTreeMap;
+    let mut by_ref: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, r) in rules.iter().enumerate() {
+        if r.kind == RuleKind::Filter {
+            continue;
+        }
+        for k in [r.meta.id.as_deref(), r.meta.name.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            let v = by_ref.entry(k).or_default();
+            if !v.contains(&i) {
+                v.push(i);
+            }
+        }
+    }
+    // Per correlation: per slot, the rules it names.
+    let mut targets: Vec<Vec<Vec<usize>>> = Vec::new();
+    let mut invalid = vec![false; correlations.len()];
+    let mut new_diags: Vec<(usize, Diagnostic)> = Vec::new();
+    for (ci, (ri, c)) in correlations.iter().enumerate() {
+        let path = rules[*ri].meta.path.clone();
+        let mut slots = Vec::new();
+        for (name, line) in &c.rules {
+            let t = by_ref.get(name.as_str()).cloned().unwrap_or_default();
+            if t.is_empty() {
+                new_diags.push((
+                    *ri,
+                    Diagnostic::error(
+                        Location::new(&path, *line, 0),
+                        format!("correlation refers to rule '{name}', which is not loaded"),
+                    )
+                    .with_help("name a rule by its 'id' or 'name'; the rule's file must be among the rules given"),
+                ));
+                invalid[ci] = true;
+            }
+            slots.push(t);
+        }
+        targets.push(slots);
+    }
+    // Correlation rule index -> position in `correlations`.
+    let pos: BTreeMap<usize, usize> = correlations
+        .iter()
+        .enumerate()
+        .map(|(ci, (ri, _))| (*ri, ci))
+        .collect();
+    let deps = |ci: usize| -> Vec<usize> {
+        let mut d: Vec<usize> = targets[ci]
+            .iter()
+            .flatten()
+            .filter_map(|t| pos.get(t).copied())
+            .collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    };
+    // Kahn's algorithm: inner correlations first.
+    let n = correlations.len();
+    let mut indeg = vec![0usize; n];
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (ci, deg) in indeg.iter_mut().enumerate() {
+        for d in deps(ci) {
+            *deg += 1;
+            users[d].push(ci);
+        }
+    }
+    let mut order = Vec::new();
+    let mut ready: std::collections::VecDeque<usize> = (0..n).filter(|&c| indeg[c] == 0).collect();
+    while let Some(c) = ready.pop_front() {
+        order.push(c);
+        for &u in &users[c] {
+            indeg[u] -= 1;
+            if indeg[u] == 0 {
+                ready.push_back(u);
+            }
+        }
+    }
+    let mut in_order = vec![false; n];
+    for &c in &order {
+        in_order[c] = true;
+    }
+    for ci in (0..n).filter(|&c| !in_order[c]) {
+        // On a cycle when it can reach itself.
+        let mut seen = vec![false; n];
+        let mut stack = deps(ci);
+        let mut on_cycle = false;
+        while let Some(x) = stack.pop() {
+            if x == ci {
+                on_cycle = true;
+                break;
+            }
+            if !std::mem::replace(&mut seen[x], true) {
+                stack.extend(deps(x));
+            }
+        }
+        let (ri, c) = &correlations[ci];
+        let msg = if on_cycle {
+            "correlation rules refer to each other in a cycle; a chain must end in detection rules"
+        } else {
+            "correlation depends on a correlation cycle"
+        };
+        new_diags.push((
+            *ri,
+            Diagnostic::error(Location::new(&rules[*ri].meta.path, c.rules_line, 0), msg),
+        ));
+        invalid[ci] = true;
+    }
+    for (ri, d) in new_diags {
+        diagnostics.push(d.clone());
+        rules[ri].diagnostics.push(d);
+    }
+    for (ci, (ri, _)) in correlations.iter().enumerate() {
+        if invalid[ci] {
+            rules[*ri].status = RuleStatus::Invalid;
+        }
+    }
+    // Plans in dependency order; a correlation over a rule that cannot be evaluated cannot be
+    // evaluated either.
+    let mut plans = Vec::new();
+    let mut feeds: Vec<Vec<(u32, u32)>> = vec![Vec::new(); rules.len()];
+    let mut generated = vec![false; rules.len()];
+    let mut used = vec![false; rules.len()];
+    for &ci in &order {
+        let (ri, c) = &correlations[ci];
+        if invalid[ci] {
+            continue;
+        }
+        let bad = targets[ci]
+            .iter()
+            .flatten()
+            .find(|&&t| rules[t].status != RuleStatus::Ready);
+        if let Some(&t) = bad {
+            rules[*ri].status = RuleStatus::Unsupported {
+                reason: format!(
+                    "refers to rule '{}', which cannot be evaluated",
+                    rules[t].key()
+                ),
+                location: Location::new(&rules[*ri].meta.path, c.rules_line, 0),
+            };
+            continue;
+        }
+        let p = plans.len() as u32;
+        let mut slots = Vec::new();
+        for (s, (name, _)) in c.rules.iter().enumerate() {
+            let names: Vec<&str> = std::iter::once(name.as_str())
+                .chain(targets[ci][s].iter().flat_map(|&t| {
+                    [rules[t].meta.name.as_deref(), rules[t].meta.id.as_deref()]
+                        .into_iter()
+                        .flatten()
+                }))
+                .collect();
+            let field = |g: &String| -> String {
+                c.aliases
+                    .get(g)
+                    .and_then(|per| names.iter().find_map(|n| per.get(*n)))
+                    .cloned()
+                    .unwrap_or_else(|| g.clone())
+            };
+            slots.push(correlation::Slot {
+                group_fields: c.group_by.iter().map(field).collect(),
+                value_fields: c.condition.fields.clone(),
+            });
+            for &t in &targets[ci][s] {
+                if !feeds[t].contains(&(p, s as u32)) {
+                    feeds[t].push((p, s as u32));
+                }
+                used[t] = true;
+                generated[t] |= c.generate;
+            }
+        }
+        plans.push(Plan {
+            rule: *ri,
+            kind: c.kind,
+            cond: c.condition.clone(),
+            timespan_ms: c.timespan_ms,
+            group_by: c.group_by.clone(),
+            slots,
+        });
+    }
+    let reported = (0..rules.len()).map(|r| !used[r] || generated[r]).collect();
+    (plans, feeds, reported)
+}
+
+/// What the correlation pass found.
+#[derive(Debug, Clone, Default)]
+pub struct CorrelationOutput {
+    /// Hits, ordered by their last event, then correlation, then group.
+    pub hits: Vec<CorrelationHit>,
+    /// Warnings: entries dropped at the state cap, events without a readable time.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl RuleSet {
+    /// Whether any correlation can be evaluated.
+    pub fn has_correlations(&self) -> bool {
+        !self.plans.is_empty()
+    }
+
+    /// Whether `rule`'s own hits are reported: false for a rule that only correlations use
+    /// (`generate: false`, the default); true for every other rule.
+    pub fn reports(&self, rule: usize) -> bool {
+        self.reported.get(rule).copied().unwrap_or(true)
+    }
+
+    /// Empty correlation state for this rule set (the caller owns it).
+    pub fn correlation_state(&self) -> CorrelationState {
+        CorrelationState::new(self.plans.len(), correlation::MAX_ENTRIES)
+    }
+
+    /// Records what event `event` (`ev`, on which the rules `fired` matched) contributes to the
+    /// correlations. Costs nothing for rules no correlation uses.
+    pub fn observe(&self, st: &mut CorrelationState, event: usize, ev: &Event, fired: &[usize]) {
+        let mut time = None;
+        for &r in fired {
+            let Some(feeds) = self.feeds.get(r) else {
+                continue;
+            };
+            for &(p, s) in feeds {
+                let t = *time.get_or_insert_with(|| correlation::event_time(ev));
+                let p = p as usize;
+                let Some(t) = t else {
+                    if let Some(u) = st.untimed.get_mut(p) {
+                        *u += 1;
+                    }
+                    continue;
+                };
+                if let Some(e) = self
+                    .plans
+                    .get(p)
+                    .and_then(|pl| pl.entry(s as usize, event, ev, t))
+                {
+                    st.push(p, e);
+                }
+            }
+        }
+    }
+
+    /// Runs every correlation over the state (inner before outer; a chained correlation sees the
+    /// hits of those it refers to).
+    pub fn correlate(&self, st: CorrelationState) -> CorrelationOutput {
+        let mut st = st;
+        let mut out = CorrelationOutput::default();
+        for (p, plan) in self.plans.iter().enumerate() {
+            let entries = st
+                .entries
+                .get_mut(p)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            let hits = plan.hits(entries);
+            if let Some(feeds) = self.feeds.get(plan.rule) {
+                for h in &hits {
+                    for &(q, s) in feeds {
+                        if let Some(e) = self
+                            .plans
+                            .get(q as usize)
+                            .and_then(|pl| pl.chained_entry(s as usize, h))
+                        {
+                            st.push(q as usize, e);
+                        }
+                    }
+                }
+            }
+            out.hits.extend(hits);
+        }
+        for (p, plan) in self.plans.iter().enumerate() {
+            let info = &self.rules[plan.rule];
+            let loc = Location::new(&info.meta.path, info.meta.line, 0);
+            if let Some(&d) = st.dropped.get(p).filter(|&&d| d > 0) {
+                out.diagnostics.push(Diagnostic::warning(
+                    loc.clone(),
+                    format!(
+                        "correlation '{}': state cap of {} entries reached; {d} later hits of its rules were not counted",
+                        info.meta.title, st.cap
+                    ),
+                ));
+            }
+            if let Some(&u) = st.untimed.get(p).filter(|&&u| u > 0) {
+                out.diagnostics.push(Diagnostic::warning(
+                    loc,
+                    format!(
+                        "correlation '{}': {u} hits of its rules are on events without a readable timestamp and were not counted",
+                        info.meta.title
+                    ),
+                ));
+            }
+        }
+        // By last event, then inner correlations before those chained on them, then group.
+        let mut plan_of = vec![usize::MAX; self.rules.len()];
+        for (p, plan) in self.plans.iter().enumerate() {
+            if let Some(x) = plan_of.get_mut(plan.rule) {
+                *x = p;
+            }
+        }
+        let pos = |r: usize| plan_of.get(r).copied().unwrap_or(usize::MAX);
+        out.hits.sort_by(|a, b| {
+            (a.events.last(), pos(a.rule), &a.group, &a.events).cmp(&(
+                b.events.last(),
+                pos(b.rule),
+                &b.group,
+                &b.events,
+            ))
+        });
+        out
+    }
+
+    /// The correlation pass over events already evaluated: `hits` are [`RuleSet::evaluate`]'s.
+    pub fn correlate_events(&self, events: &[Event], hits: &[Hit]) -> CorrelationOutput {
+        self.correlate_events_capped(events, hits, correlation::MAX_ENTRIES)
+    }
+
+    /// [`RuleSet::correlate_events`] with another state cap (tests).
+    pub fn correlate_events_capped(
+        &self,
+        events: &[Event],
+        hits: &[Hit],
+        cap: usize,
+    ) -> CorrelationOutput {
+        let mut st = self.correlation_state().with_cap(cap);
+        self.observe_hits(&mut st, events, hits);
+        self.correlate(st)
+    }
+
+    /// Feeds the single-event hits of `events` (sorted by event, as [`RuleSet::evaluate`] returns
+    /// them) into a correlation state; event numbers are positions in `events`.
+    pub fn observe_hits(&self, st: &mut CorrelationState, events: &[Event], hits: &[Hit]) {
+        let mut i = 0;
+        let mut fired = Vec::new();
+        while i < hits.len() {
+            let ev = hits[i].event;
+            fired.clear();
+            while i < hits.len() && hits[i].event == ev {
+                fired.push(hits[i].rule);
+                i += 1;
+            }
+            if let Some(e) = events.get(ev) {
+                self.observe(st, ev, e, &fired);
             }
         }
     }

@@ -114,8 +114,8 @@ pub struct FilterRule {
 pub enum DocKind {
     Rule(DetectionRule),
     Filter(FilterRule),
-    /// A correlation rule: recognised, evaluated by a later stage of the engine.
-    Correlation(RuleMeta),
+    /// A correlation rule; `None` when its correlation section has errors (the diagnostics say which).
+    Correlation(RuleMeta, Option<super::correlation::Correlation>),
     /// The document could not be used at all; `meta` holds what could be read of it.
     Broken(RuleMeta),
 }
@@ -194,7 +194,8 @@ pub fn parse_doc(doc: &Doc, path: &Path, placeholders: &Placeholders) -> ParsedD
     read_meta(&mut cx, m, &mut meta);
 
     let kind = if get(m, "correlation").is_some() {
-        DocKind::Correlation(meta)
+        let c = super::correlation::parse_correlation(doc, path, m, &mut cx.diags);
+        DocKind::Correlation(meta, c)
     } else if let Some(f) = get(m, "filter") {
         match parse_filter(&mut cx, m, f, placeholders) {
             Some((logsource, rules, detection)) => DocKind::Filter(FilterRule {

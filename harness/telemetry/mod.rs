@@ -109,6 +109,17 @@ impl fmt::Display for Value {
     }
 }
 
+/// The fields an event's time is read from, first present wins: EVTX `TimeCreated_SystemTime`,
+/// Defender `Timestamp`, `@timestamp`, `timestamp`, Sysmon `UtcTime`, Zeek `ts`.
+pub const TIME_FIELDS: &[&str] = &[
+    "TimeCreated_SystemTime",
+    "Timestamp",
+    "@timestamp",
+    "timestamp",
+    "UtcTime",
+    "ts",
+];
+
 /// One normalized event: a flat, ordered list of fields as the sensor wrote them, plus what the reader
 /// knows about where it came from.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -195,15 +206,6 @@ impl Event {
     /// The event time as written by the source (EVTX `TimeCreated_SystemTime`, Defender `Timestamp`,
     /// `@timestamp`, `timestamp`, `UtcTime`, Zeek `ts`).
     pub fn timestamp(&self) -> Option<String> {
-        [
-            "TimeCreated_SystemTime",
-            "Timestamp",
-            "@timestamp",
-            "timestamp",
-            "UtcTime",
-            "ts",
-        ]
-        .iter()
-        .find_map(|k| self.text(k))
+        TIME_FIELDS.iter().find_map(|k| self.text(k))
     }
 }

@@ -1,0 +1,479 @@
+//! Coverage: what fired on each scenario compared with what was expected, and the reports of it.
+//!
+//! Input: per scenario, its replayed events' signal results and rule hits, its expectations, and the
+//! rule set. Output: a [`Report`] (DESIGN.md "Outcome states" and "JSON report", schema
+//! `purplecov/report/v1`) that every output format is written from. Building it is a pure function of
+//! its inputs: no clock, no absolute paths, everything sorted, so the same inputs give byte-identical
+//! reports whatever the thread count.
+
+pub mod formats;
+pub mod gate;
+
+use crate::expect::{Expect, Expectation, SignalResult};
+use crate::scenario::Scenario;
+use crate::sigma::{RuleSet, RuleStatus};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const SCHEMA: &str = "purplecov/report/v1";
+
+/// What one scenario's replay produced, before judging.
+#[derive(Debug, Clone)]
+pub struct ScenarioRun<'a> {
+    pub scenario: &'a Scenario,
+    pub expectation: Option<&'a Expectation>,
+    pub events: usize,
+    pub signals: Vec<SignalResult>,
+    /// Rules that fired (index into the rule set) with the events they matched, sorted.
+    pub hits: BTreeMap<usize, Vec<usize>>,
+    /// Problems that make the outcome `error` (read-back diagnostics, broken expectations).
+    pub errors: Vec<String>,
+}
+
+/// Coverage of one scenario (what a purple team asks: was this attack seen?).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Detected,
+    Partial,
+    LoggedOnly,
+    Missed,
+    Skipped,
+    Unsupported,
+    Error,
+}
+
+/// One rule's result on one scenario (what CI asks: did anything change from what we recorded?).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Missed,
+    Unexpected,
+    /// Fired on an attack scenario whose expectations do not mention the rule (listed, not judged).
+    Unrecorded,
+    Error,
+}
+
+/// ATT&CK-Evaluations-style detection category, from the tags of the rules that fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    None,
+    Telemetry,
+    General,
+    Tactic,
+    Technique,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub tool: Tool,
+    pub inputs: Vec<Input>,
+    pub summary: Summary,
+    pub scenarios: Vec<ScenarioReport>,
+    pub rules: Vec<RuleReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Input {
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub scenarios: usize,
+    pub outcomes: BTreeMap<Outcome, usize>,
+    pub verdicts: BTreeMap<Verdict, usize>,
+    pub techniques: Vec<TechniqueCoverage>,
+    pub rules_untested: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TechniqueCoverage {
+    pub technique: String,
+    pub scenarios: usize,
+    pub detected: usize,
+    /// `detected / scenarios`.
+    pub coverage: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    pub id: String,
+    pub guid: String,
+    pub name: String,
+    pub technique: String,
+    pub control: bool,
+    pub outcome: Outcome,
+    pub category: Category,
+    pub events: usize,
+    pub signals: Vec<SignalReport>,
+    pub rules: Vec<RuleResult>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignalReport {
+    pub name: String,
+    pub found: bool,
+    pub events: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleResult {
+    pub rule: String,
+    pub title: String,
+    pub expected: Option<&'static str>,
+    pub fired: bool,
+    pub verdict: Verdict,
+    /// Events (0-based, in the scenario's replay) the rule matched.
+    pub events: Vec<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleReport {
+    pub id: String,
+    pub title: String,
+    pub author: Option<String>,
+    pub level: Option<String>,
+    pub file: String,
+    pub status: String,
+    pub fired_on: Vec<String>,
+    pub untested: bool,
+}
+
+/// A path as reports show it: relative to the working directory when under it, `/` separated.
+pub fn display_path(p: &Path) -> String {
+    let rel = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| p.to_path_buf());
+    rel.to_string_lossy().replace('\\', "/")
+}
+
+fn sha256_of(p: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    match std::fs::read(p) {
+        Ok(b) => Sha256::digest(&b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect(),
+        Err(_) => String::new(),
+    }
+}
+
+fn rule_key(set: &RuleSet, r: usize) -> String {
+    set.rules()
+        .get(r)
+        .map(|i| {
+            i.meta
+                .id
+                .clone()
+                .or_else(|| i.meta.name.clone())
+                .unwrap_or_else(|| i.meta.title.clone())
+        })
+        .unwrap_or_default()
+}
+
+fn find_rule(set: &RuleSet, key: &str) -> Option<usize> {
+    set.rules()
+        .iter()
+        .position(|r| r.meta.id.as_deref() == Some(key) || r.meta.name.as_deref() == Some(key))
+}
+
+/// Judges every scenario run and summarises. `inputs` are the files the run read (hashed).
+pub fn build(set: &RuleSet, runs: &[ScenarioRun], inputs: &[PathBuf]) -> Report {
+    let mut scenarios: Vec<ScenarioReport> = runs.iter().map(|r| judge(set, r)).collect();
+    scenarios.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut fired_on: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut exercised: Vec<bool> = vec![false; set.rules().len()];
+    for r in runs {
+        for &rule in r.hits.keys() {
+            fired_on
+                .entry(rule)
+                .or_default()
+                .push(r.scenario.id.clone());
+            if let Some(x) = exercised.get_mut(rule) {
+                *x = true;
+            }
+        }
+        for d in r.expectation.iter().flat_map(|e| e.detections.iter()) {
+            if let Some(i) = find_rule(set, &d.rule) {
+                exercised[i] = true;
+            }
+        }
+    }
+    let rules: Vec<RuleReport> = set
+        .rules()
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut on = fired_on.get(&i).cloned().unwrap_or_default();
+            on.sort();
+            on.dedup();
+            RuleReport {
+                id: rule_key(set, i),
+                title: r.meta.title.clone(),
+                author: r.meta.author.clone(),
+                level: r.meta.level.clone(),
+                file: display_path(&r.meta.path),
+                status: match &r.status {
+                    RuleStatus::Ready => "ready".into(),
+                    RuleStatus::Unsupported { reason, .. } => format!("unsupported: {reason}"),
+                    RuleStatus::Invalid => "invalid".into(),
+                },
+                fired_on: on,
+                untested: !exercised[i],
+            }
+        })
+        .collect();
+    let mut outcomes: BTreeMap<Outcome, usize> = BTreeMap::new();
+    let mut verdicts: BTreeMap<Verdict, usize> = BTreeMap::new();
+    let mut per_technique: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for s in &scenarios {
+        *outcomes.entry(s.outcome).or_default() += 1;
+        for r in &s.rules {
+            *verdicts.entry(r.verdict).or_default() += 1;
+        }
+        if !s.control {
+            let t = per_technique.entry(s.technique.clone()).or_default();
+            t.0 += 1;
+            if s.outcome == Outcome::Detected {
+                t.1 += 1;
+            }
+        }
+    }
+    let mut files: Vec<Input> = inputs
+        .iter()
+        .map(|p| Input {
+            path: display_path(p),
+            sha256: sha256_of(p),
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Report {
+        schema: SCHEMA,
+        tool: Tool {
+            name: "purplecov",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        inputs: files,
+        summary: Summary {
+            scenarios: scenarios.len(),
+            outcomes,
+            verdicts,
+            techniques: per_technique
+                .into_iter()
+                .map(|(technique, (n, d))| TechniqueCoverage {
+                    technique,
+                    scenarios: n,
+                    detected: d,
+                    coverage: if n == 0 { 0.0 } else { d as f64 / n as f64 },
+                })
+                .collect(),
+            rules_untested: rules.iter().filter(|r| r.untested).count(),
+        },
+        scenarios,
+        rules,
+    }
+}
+
+fn is_control(s: &Scenario) -> bool {
+    s.path
+        .components()
+        .any(|c| c.as_os_str() == std::ffi::OsStr::new("controls"))
+}
+
+fn judge(set: &RuleSet, run: &ScenarioRun) -> ScenarioReport {
+    let s = run.scenario;
+    let control = is_control(s);
+    let mut errors = run.errors.clone();
+    let mut results = Vec::new();
+    let mut expected_fire = 0usize;
+    let mut fired_as_expected = 0usize;
+    let mut unsupported = false;
+    let expected_rules: Vec<&crate::expect::RuleExpectation> = run
+        .expectation
+        .map(|e| e.detections.iter().collect())
+        .unwrap_or_default();
+    for d in &expected_rules {
+        let Some(i) = find_rule(set, &d.rule) else {
+            errors.push(format!(
+                "expected rule `{}` is not among the detections loaded",
+                d.rule
+            ));
+            results.push(RuleResult {
+                rule: d.rule.clone(),
+                title: String::new(),
+                expected: Some(expect_text(d.expect)),
+                fired: false,
+                verdict: Verdict::Error,
+                events: Vec::new(),
+                signal: d.signal.clone(),
+                reason: d.reason.clone(),
+            });
+            continue;
+        };
+        let info = &set.rules()[i];
+        let events = run.hits.get(&i).cloned().unwrap_or_default();
+        let fired = !events.is_empty();
+        if d.expect == Expect::Fire {
+            expected_fire += 1;
+            if fired {
+                fired_as_expected += 1;
+            }
+            if !matches!(info.status, RuleStatus::Ready) {
+                unsupported = true;
+            }
+        }
+        let verdict = match (d.expect, fired) {
+            _ if !matches!(info.status, RuleStatus::Ready) => Verdict::Error,
+            (Expect::Fire, true) | (Expect::Silent, false) => Verdict::Pass,
+            (Expect::Fire, false) => Verdict::Missed,
+            (Expect::Silent, true) => Verdict::Unexpected,
+        };
+        results.push(RuleResult {
+            rule: d.rule.clone(),
+            title: info.meta.title.clone(),
+            expected: Some(expect_text(d.expect)),
+            fired,
+            verdict,
+            events,
+            signal: d.signal.clone(),
+            reason: d.reason.clone(),
+        });
+    }
+    // Rules that fired without an expectation: on a control any firing is unexpected; on an
+    // attack scenario they are listed (they count towards "detected") as pass-through results.
+    for (&i, events) in &run.hits {
+        let key = rule_key(set, i);
+        if expected_rules
+            .iter()
+            .any(|d| find_rule(set, &d.rule) == Some(i))
+        {
+            continue;
+        }
+        results.push(RuleResult {
+            rule: key,
+            title: set.rules()[i].meta.title.clone(),
+            expected: None,
+            fired: true,
+            verdict: if control {
+                Verdict::Unexpected
+            } else {
+                Verdict::Unrecorded
+            },
+            events: events.clone(),
+            signal: None,
+            reason: String::new(),
+        });
+    }
+    results.sort_by(|a, b| a.rule.cmp(&b.rule));
+    let signals: Vec<SignalReport> = run
+        .signals
+        .iter()
+        .map(|x| SignalReport {
+            name: x.name.clone(),
+            found: x.found,
+            events: x.events.clone(),
+        })
+        .collect();
+    let signals_present = signals.iter().all(|x| x.found);
+    let any_fired = !run.hits.is_empty();
+    let platform_ok = s.platforms.iter().any(|p| p == &s.host.os);
+    let outcome = if !errors.is_empty() || run.expectation.is_none() {
+        if run.expectation.is_none() {
+            errors.push("the scenario has no expectations file".into());
+        }
+        Outcome::Error
+    } else if !platform_ok {
+        Outcome::Skipped
+    } else if unsupported {
+        Outcome::Unsupported
+    } else if any_fired {
+        if fired_as_expected < expected_fire {
+            Outcome::Partial
+        } else {
+            Outcome::Detected
+        }
+    } else if signals_present {
+        Outcome::LoggedOnly
+    } else {
+        Outcome::Missed
+    };
+    let category = category(set, s, run, signals_present);
+    ScenarioReport {
+        id: s.id.clone(),
+        guid: s.guid.clone(),
+        name: s.name.clone(),
+        technique: s.technique.clone(),
+        control,
+        outcome,
+        category,
+        events: run.events,
+        signals,
+        rules: results,
+        errors,
+    }
+}
+
+fn category(set: &RuleSet, s: &Scenario, run: &ScenarioRun, signals_present: bool) -> Category {
+    if run.hits.is_empty() {
+        return if signals_present && !run.signals.is_empty() {
+            Category::Telemetry
+        } else {
+            Category::None
+        };
+    }
+    let technique = format!("attack.{}", s.technique.to_lowercase());
+    let tactic = format!("attack.{}", s.tactic.to_lowercase().replace(' ', "_"));
+    let mut best = Category::General;
+    for &i in run.hits.keys() {
+        for tag in set
+            .rules()
+            .get(i)
+            .map(|r| r.meta.tags.as_slice())
+            .unwrap_or(&[])
+        {
+            let tag = tag.to_lowercase();
+            if tag == technique || technique.starts_with(&format!("{tag}.")) {
+                return Category::Technique;
+            }
+            if tag == tactic {
+                best = Category::Tactic;
+            }
+        }
+    }
+    best
+}
+
+fn expect_text(e: Expect) -> &'static str {
+    match e {
+        Expect::Fire => "fire",
+        Expect::Silent => "silent",
+    }
+}
+
+impl Report {
+    /// The JSON report (pretty, trailing newline).
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}

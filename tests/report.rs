@@ -1,0 +1,213 @@
+//! The JSON report of `run`: schema v1 fields, outcomes and verdicts judged from the expectations,
+//! byte-identical across runs and thread counts, no absolute paths.
+
+use assert_cmd::Command;
+use std::path::Path;
+
+const SIGNALS: &str = "scenario: T1048.002-9
+signals:
+  rclone_process:
+    seed: Sysmon Event ID 1 with Image=rclone.exe
+    sensor: sysmon
+    event_id: 1
+    match:
+      Image|endswith: '\\rclone.exe'
+";
+
+fn setup(detections_section: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["atomics", "expected", "detections"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios/minimal.yaml"),
+        dir.path().join("atomics/minimal.yaml"),
+    )
+    .unwrap();
+    let rule = |id: &str, title: &str, sel: &str| {
+        format!("title: {title}\nid: {id}\ntags: [attack.exfiltration, attack.t1048]\nlogsource: {{category: process_creation, product: windows}}\ndetection:\n  s:\n    {sel}\n  condition: s\n")
+    };
+    std::fs::write(
+        dir.path().join("detections/r.yml"),
+        [
+            rule(
+                "11111111-2222-4333-8444-555555555555",
+                "Rclone image",
+                "Image|endswith: '\\rclone.exe'",
+            ),
+            rule(
+                "33333333-2222-4333-8444-555555555555",
+                "Pscp",
+                "Image|endswith: '\\pscp.exe'",
+            ),
+            rule(
+                "55555555-2222-4333-8444-555555555555",
+                "Untested",
+                "Image|endswith: '\\nothing.exe'",
+            ),
+        ]
+        .join("---\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("expected/T1048.002-9.yaml"),
+        format!("{SIGNALS}{detections_section}"),
+    )
+    .unwrap();
+    dir
+}
+
+fn run_json(dir: &Path, threads: &str) -> (i32, String) {
+    let out = Command::cargo_bin("purplecov")
+        .unwrap()
+        .current_dir(dir)
+        .env("RAYON_NUM_THREADS", threads)
+        .args(["run", "--format", "json"])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn outcomes_verdicts_and_untested_rules() {
+    let dir = setup(
+        "detections:
+  11111111-2222-4333-8444-555555555555:
+    expect: fire
+    signal: rclone_process
+    reason: image
+  33333333-2222-4333-8444-555555555555:
+    expect: fire
+    signal: rclone_process
+    reason: recorded as firing, but it cannot
+",
+    );
+    let (code, text) = run_json(dir.path(), "1");
+    // A missed expected rule trips the default gate (missed, unexpected, error).
+    assert_eq!(code, 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["schema"], "purplecov/report/v1");
+    let s = &v["scenarios"][0];
+    assert_eq!(s["id"], "T1048.002-9");
+    assert_eq!(s["outcome"], "partial");
+    assert_eq!(s["category"], "technique");
+    assert_eq!(s["signals"][0]["found"], true);
+    let verdict = |rule: &str| {
+        s["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == rule)
+            .map(|r| r["verdict"].clone())
+    };
+    assert_eq!(
+        verdict("11111111-2222-4333-8444-555555555555").unwrap(),
+        "pass"
+    );
+    assert_eq!(
+        verdict("33333333-2222-4333-8444-555555555555").unwrap(),
+        "missed"
+    );
+    let rules = v["rules"].as_array().unwrap();
+    let untested: Vec<&str> = rules
+        .iter()
+        .filter(|r| r["untested"] == true)
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(untested, ["Untested"]);
+    assert_eq!(v["summary"]["outcomes"]["partial"], 1);
+    assert_eq!(v["summary"]["techniques"][0]["coverage"], 0.0);
+    // Paths are relative, files hashed.
+    assert_eq!(v["inputs"][0]["path"], "atomics/minimal.yaml");
+    assert_eq!(v["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert!(!text.contains(dir.path().to_str().unwrap()));
+}
+
+#[test]
+fn detected_when_every_expected_rule_fires_and_logged_only_when_none_does() {
+    let dir = setup(
+        "detections:
+  11111111-2222-4333-8444-555555555555:
+    expect: fire
+    signal: rclone_process
+    reason: image
+  33333333-2222-4333-8444-555555555555:
+    expect: silent
+    reason: no pscp here
+",
+    );
+    let (code, text) = run_json(dir.path(), "1");
+    assert_eq!(code, 0, "a detected scenario passes the gate");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["scenarios"][0]["outcome"], "detected");
+    assert_eq!(v["summary"]["techniques"][0]["coverage"], 1.0);
+
+    std::fs::remove_file(dir.path().join("detections/r.yml")).unwrap();
+    std::fs::write(dir.path().join("expected/T1048.002-9.yaml"), SIGNALS).unwrap();
+    let (_, text) = run_json(dir.path(), "1");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["scenarios"][0]["outcome"], "logged_only");
+    assert_eq!(v["scenarios"][0]["category"], "telemetry");
+}
+
+#[test]
+fn the_report_is_byte_identical_across_runs_and_thread_counts() {
+    let dir = setup("");
+    let (_, a) = run_json(dir.path(), "1");
+    let (_, b) = run_json(dir.path(), "2");
+    let (_, c) = run_json(dir.path(), "2");
+    assert!(a.starts_with('{'));
+    assert_eq!(a, b);
+    assert_eq!(b, c);
+}
+
+#[test]
+fn markdown_and_junit_reports() {
+    let dir = setup(
+        "detections:
+  11111111-2222-4333-8444-555555555555:
+    expect: fire
+    signal: rclone_process
+    reason: image
+  33333333-2222-4333-8444-555555555555:
+    expect: fire
+    signal: rclone_process
+    reason: recorded as firing, but it cannot
+",
+    );
+    let out = Command::cargo_bin("purplecov")
+        .unwrap()
+        .current_dir(dir.path())
+        .args([
+            "run", "--format", "markdown", "--format", "junit", "--out", "reports",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("rule T1048.002-9/33333333-2222-4333-8444-555555555555: missed"),
+        "{stderr}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("reports/report.md")).unwrap();
+    insta::assert_snapshot!("run_report_markdown", md);
+
+    // JUnit: one case per scenario and per expected rule, failures where the verdicts say so.
+    let xml = std::fs::read_to_string(dir.path().join("reports/junit.xml")).unwrap();
+    let count = |needle: &str| xml.matches(needle).count();
+    assert_eq!(count("<testcase "), 3, "{xml}");
+    assert!(
+        xml.contains(
+            r#"<testsuites name="purplecov" tests="3" skipped="0" failures="2" errors="0">"#
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testcase name="T1048.002-9 / 33333333-2222-4333-8444-555555555555""#),
+        "{xml}"
+    );
+    assert_eq!(count("<failure "), 2, "{xml}");
+}
