@@ -644,10 +644,10 @@ fn run(a: &RunArgs) -> u8 {
         );
     }
     let (report, mut scenarios_failed) =
-        crate::cli_scenarios::run_scenarios(&set, &a.atomics, &a.expected, &a.scenarios);
+        crate::cli_scenarios::run_scenarios(&set, &a.atomics, &a.expected, &a.scenarios, &existing);
     if let Some(r) = &report {
         if table {
-            crate::cli_scenarios::print_run_tables(r);
+            crate::cli_scenarios::print_run_tables(r, crate::cli_scenarios::colour_wanted());
         }
         for (format, file, text) in [
             (RunFormat::Json, "report.json", r.to_json()),

@@ -143,7 +143,11 @@ pub fn list(a: &ListArgs) -> u8 {
                     ]
                 })
                 .collect();
-            print_table(&["ID", "PLATFORMS", "RECORDS", "SENSORS", "NAME"], &rows);
+            print_table(
+                &["ID", "PLATFORMS", "RECORDS", "SENSORS", "NAME"],
+                &rows,
+                &|_, c| c.to_string(),
+            );
         }
     }
     if error {
@@ -160,27 +164,33 @@ fn sensors_of(s: &Scenario) -> Vec<String> {
     v
 }
 
-fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
+fn print_table<const N: usize>(
+    header: &[&str; N],
+    rows: &[[String; N]],
+    style: &dyn Fn(usize, &str) -> String,
+) {
     let mut width = header.map(str::len);
     for r in rows {
         for (i, c) in r.iter().enumerate() {
             width[i] = width[i].max(c.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    // Pad the plain text, then style it, so escape codes never count towards a width.
+    let line = |cells: Vec<&str>, styled: bool| {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
-            if i + 1 == N {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<0$}  ", width[i]));
+            let text = if styled { style(i, c) } else { c.to_string() };
+            s.push_str(&text);
+            if i + 1 < N {
+                let pad = width[i] + 2 - c.chars().count();
+                s.push_str(&" ".repeat(pad));
             }
         }
         println!("{}", s.trim_end());
     };
-    line(header.to_vec());
+    line(header.to_vec(), false);
     for r in rows {
-        line(r.iter().map(String::as_str).collect());
+        line(r.iter().map(String::as_str).collect(), true);
     }
 }
 
@@ -453,6 +463,10 @@ pub fn lint_scenarios(scenario_files: &[PathBuf], expectation_files: &[PathBuf])
     (n, error)
 }
 
+fn is_control(s: &Scenario) -> bool {
+    crate::report::is_control(s)
+}
+
 /// What a YAML file holds, judged by its top-level keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum YamlKind {
@@ -486,6 +500,7 @@ pub fn run_scenarios(
     atomics: &Path,
     expected: &Path,
     only: &[String],
+    roots: &[PathBuf],
 ) -> (Option<crate::report::Report>, bool) {
     use crate::report::ScenarioRun;
     if !atomics.exists() {
@@ -528,11 +543,7 @@ pub fn run_scenarios(
                 failed |= print_diags(&d);
                 errors.extend(d.iter().map(|d| d.to_string()));
                 for r in &e.detections {
-                    let known = set.rules().iter().any(|x| {
-                        x.meta.id.as_deref() == Some(r.rule.as_str())
-                            || x.meta.name.as_deref() == Some(r.rule.as_str())
-                    });
-                    if !known {
+                    if set.position(&r.rule).is_none() {
                         eprintln!(
                             "{}:{}: error: rule `{}` is not among the detections loaded",
                             e.path.display(),
@@ -546,13 +557,47 @@ pub fn run_scenarios(
             }
             None => Vec::new(),
         };
+        let single = set.evaluate(&events);
+        let corr = set.correlate_events(&events, &single);
+        failed |= print_diags(&corr.diagnostics);
+        // What each rule reports: its own hits (not for a rule only correlations use) and the
+        // events of each correlation hit.
         let mut hits: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-        for h in set.evaluate(&events) {
+        for h in single.iter().filter(|h| set.reports(h.rule)) {
             hits.entry(h.rule).or_default().push(h.event);
+        }
+        let mut groups: std::collections::BTreeMap<usize, Vec<crate::report::GroupHit>> =
+            Default::default();
+        for h in &corr.hits {
+            hits.entry(h.rule).or_default().extend(&h.events);
+            groups
+                .entry(h.rule)
+                .or_default()
+                .push(crate::report::GroupHit {
+                    group: h.group.iter().cloned().collect(),
+                    events: h.events.clone(),
+                });
         }
         for v in hits.values_mut() {
             v.sort_unstable();
             v.dedup();
+        }
+        let mut explanations = std::collections::BTreeMap::new();
+        for d in expectation.iter().flat_map(|e| e.detections.iter()) {
+            let Some(i) = set.position(&d.rule) else {
+                continue;
+            };
+            // Why an expected-fire rule missed, and why a recorded gap is one (attack scenarios).
+            let gap = d.expect == crate::expect::Expect::Silent && !is_control(s);
+            if hits.contains_key(&i) || !(d.expect == crate::expect::Expect::Fire || gap) {
+                continue;
+            }
+            let candidates: Vec<usize> = signals
+                .iter()
+                .filter(|x| Some(&x.name) == d.signal.as_ref())
+                .flat_map(|x| x.events.iter().copied())
+                .collect();
+            explanations.insert(i, set.explain(i, &events, &candidates, &single));
         }
         runs.push(ScenarioRun {
             scenario: s,
@@ -561,16 +606,40 @@ pub fn run_scenarios(
             signals,
             hits,
             errors,
+            explanations,
+            groups,
         });
     }
-    let report = crate::report::build(set, &runs, &inputs);
+    let report = crate::report::build(set, &runs, &inputs, roots);
     (Some(report), failed)
 }
 
-/// The run's terminal tables: per scenario its outcome, signals and rules fired; then per expected
-/// rule its verdict.
-pub fn print_run_tables(r: &crate::report::Report) {
-    let rows: Vec<[String; 5]> = r
+/// Whether terminal output gets colour: standard output is a terminal and `NO_COLOR` is unset.
+pub fn colour_wanted() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// A state's colour on a terminal: good green, gaps yellow, failures red, not run dim.
+fn paint(state: &str, colour: bool) -> String {
+    if !colour {
+        return state.to_string();
+    }
+    let code = match state.split_whitespace().next().unwrap_or("") {
+        "detected" | "pass" => "32",
+        "partial" | "logged_only" => "33",
+        "missed" | "unexpected" | "error" => "31",
+        "skipped" | "unsupported" | "unrecorded" => "2",
+        _ => return state.to_string(),
+    };
+    format!("\x1b[{code}m{state}\x1b[0m")
+}
+
+/// The run's terminal report (plain when `colour` is false): per scenario its outcome, signals
+/// and rules fired; what failed, with the nearest miss; per rule where it fires and its
+/// false-positive exposure; coverage per technique, overall and per rule set.
+pub fn print_run_tables(r: &crate::report::Report, colour: bool) {
+    let rows: Vec<[String; 6]> = r
         .scenarios
         .iter()
         .map(|s| {
@@ -594,8 +663,9 @@ pub fn print_run_tables(r: &crate::report::Report) {
             fired.sort_unstable();
             fired.dedup();
             [
-                s.id.clone(),
+                format!("{}{}", s.id, if s.control { " (control)" } else { "" }),
                 json_name(&s.outcome),
+                json_name(&s.category),
                 s.events.to_string(),
                 signals,
                 if fired.is_empty() {
@@ -607,35 +677,138 @@ pub fn print_run_tables(r: &crate::report::Report) {
         })
         .collect();
     print_table(
-        &["SCENARIO", "OUTCOME", "EVENTS", "SIGNALS", "RULES FIRED"],
+        &[
+            "SCENARIO",
+            "OUTCOME",
+            "CATEGORY",
+            "EVENTS",
+            "SIGNALS",
+            "RULES FIRED",
+        ],
         &rows,
+        &|col, cell| {
+            if col == 1 {
+                paint(cell, colour)
+            } else {
+                cell.to_string()
+            }
+        },
     );
-    let verdicts: Vec<[String; 5]> = r
-        .scenarios
+
+    let mut failures: Vec<String> = Vec::new();
+    for s in &r.scenarios {
+        for e in &s.errors {
+            failures.push(format!("{}: {}: {e}", s.id, paint("error", colour)));
+        }
+        for x in &s.rules {
+            use crate::report::Verdict;
+            if !matches!(
+                x.verdict,
+                Verdict::Missed | Verdict::Unexpected | Verdict::Error
+            ) {
+                continue;
+            }
+            let title = if x.title.is_empty() {
+                &x.rule
+            } else {
+                &x.title
+            };
+            let what = match (x.expected, x.fired) {
+                (None, _) => "fired on a control; not a recorded known false positive".to_string(),
+                (Some(e), fired) => format!(
+                    "expected {e}, {}",
+                    if fired { "fired" } else { "stayed silent" }
+                ),
+            };
+            let mut line = format!(
+                "{}: {}: {title} ({what})",
+                s.id,
+                paint(&json_name(&x.verdict), colour),
+            );
+            if let Some(e) = &x.explanation {
+                line.push_str(&format!("\n    nearest miss: {}", e.summary));
+            }
+            failures.push(line);
+        }
+    }
+    println!();
+    if failures.is_empty() {
+        println!("Every expectation holds.");
+    } else {
+        println!("FAILURES ({})", failures.len());
+        for f in failures {
+            println!("  {f}");
+        }
+    }
+
+    println!();
+    let rules: Vec<[String; 4]> = r
+        .rules
         .iter()
-        .flat_map(|s| {
-            s.rules.iter().filter(|x| x.expected.is_some()).map(|x| {
-                [
-                    s.id.clone(),
-                    if x.title.is_empty() {
-                        x.rule.clone()
-                    } else {
-                        x.title.clone()
-                    },
-                    x.expected.unwrap_or("-").to_string(),
-                    if x.fired { "yes" } else { "no" }.to_string(),
-                    json_name(&x.verdict),
-                ]
-            })
+        .map(|x| {
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            [
+                x.set.clone(),
+                x.title.clone(),
+                if x.untested {
+                    "untested".to_string()
+                } else {
+                    list(&x.fired_on)
+                },
+                list(&x.false_positives),
+            ]
         })
         .collect();
-    if !verdicts.is_empty() {
-        println!();
-        print_table(
-            &["SCENARIO", "RULE", "EXPECTED", "FIRED", "RESULT"],
-            &verdicts,
-        );
+    print_table(
+        &["SET", "RULE", "FIRES ON", "FALSE POSITIVES (CONTROLS)"],
+        &rules,
+        &|_, c| c.to_string(),
+    );
+
+    println!();
+    let mut cov: Vec<[String; 4]> = Vec::new();
+    let pct = |t: &crate::report::TechniqueCoverage| {
+        format!(
+            "{}/{} ({:.0}%)",
+            t.detected,
+            t.scenarios,
+            t.coverage * 100.0
+        )
+    };
+    let controls_fired = r
+        .scenarios
+        .iter()
+        .filter(|s| s.control && s.rules.iter().any(|x| x.fired))
+        .count();
+    for t in &r.summary.techniques {
+        cov.push([
+            "all rules".into(),
+            t.technique.clone(),
+            pct(t),
+            format!("{controls_fired}/{}", r.summary.controls),
+        ]);
     }
+    for set in &r.summary.sets {
+        for t in &set.techniques {
+            cov.push([
+                set.set.clone(),
+                t.technique.clone(),
+                pct(t),
+                format!("{}/{}", set.controls_fired.len(), r.summary.controls),
+            ]);
+        }
+    }
+    print_table(
+        &["RULES", "TECHNIQUE", "DETECTED", "CONTROLS FIRED ON"],
+        &cov,
+        &|_, c| c.to_string(),
+    );
 }
 
 /// A serde enum's snake_case name.

@@ -14,6 +14,26 @@ signals:
       Image|endswith: '\\rclone.exe'
 ";
 
+/// The rclone rule expected to fire (it does) and the pscp rule expected to fire (it cannot).
+const FIRE_AND_MISS: &str = "detections:
+  11111111-2222-4333-8444-555555555555:
+    expect: fire
+    signal: rclone_process
+    reason: image
+  33333333-2222-4333-8444-555555555555:
+    expect: fire
+    signal: rclone_process
+    reason: recorded as firing, but it cannot
+";
+
+/// Only the pscp rule, expected to fire.
+const MISS: &str = "detections:
+  33333333-2222-4333-8444-555555555555:
+    expect: fire
+    signal: rclone_process
+    reason: recorded as firing, but it cannot
+";
+
 fn setup(detections_section: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for d in ["atomics", "expected", "detections"] {
@@ -73,18 +93,7 @@ fn run_json(dir: &Path, threads: &str) -> (i32, String) {
 
 #[test]
 fn outcomes_verdicts_and_untested_rules() {
-    let dir = setup(
-        "detections:
-  11111111-2222-4333-8444-555555555555:
-    expect: fire
-    signal: rclone_process
-    reason: image
-  33333333-2222-4333-8444-555555555555:
-    expect: fire
-    signal: rclone_process
-    reason: recorded as firing, but it cannot
-",
-    );
+    let dir = setup(FIRE_AND_MISS);
     let (code, text) = run_json(dir.path(), "1");
     // A missed expected rule trips the default gate (missed, unexpected, error).
     assert_eq!(code, 1, "{text}");
@@ -166,18 +175,7 @@ fn the_report_is_byte_identical_across_runs_and_thread_counts() {
 
 #[test]
 fn markdown_and_junit_reports() {
-    let dir = setup(
-        "detections:
-  11111111-2222-4333-8444-555555555555:
-    expect: fire
-    signal: rclone_process
-    reason: image
-  33333333-2222-4333-8444-555555555555:
-    expect: fire
-    signal: rclone_process
-    reason: recorded as firing, but it cannot
-",
-    );
+    let dir = setup(FIRE_AND_MISS);
     let out = Command::cargo_bin("purplecov")
         .unwrap()
         .current_dir(dir.path())
@@ -210,4 +208,156 @@ fn markdown_and_junit_reports() {
         "{xml}"
     );
     assert_eq!(count("<failure "), 2, "{xml}");
+    junit_is_well_formed(&xml);
+}
+
+/// JUnit structure: `testsuites` > `testsuite` > `testcase`, each suite's `tests`, `failures`,
+/// `errors` and `skipped` equal to what its cases hold, and case names unique.
+fn junit_is_well_formed(xml: &str) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut stack: Vec<String> = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    // Per suite: declared (tests, failures, errors, skipped) and counted.
+    let mut declared = [0usize; 4];
+    let mut counted = [0usize; 4];
+    let attr = |e: &quick_xml::events::BytesStart, k: &str| -> Option<String> {
+        e.attributes()
+            .flatten()
+            .find(|a| a.key.as_ref() == k)
+            .map(|a| a.value.to_string())
+    };
+    loop {
+        let ev = reader.read_event().expect("well-formed XML");
+        let (start, empty) = match &ev {
+            Event::Start(e) => (Some(e.clone()), false),
+            Event::Empty(e) => (Some(e.clone()), true),
+            Event::End(_) => {
+                let closed = stack.pop().unwrap();
+                if closed == "testsuite" {
+                    assert_eq!(declared, counted, "suite counts in {xml}");
+                }
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        let e = start.unwrap();
+        let tag = e.name().as_ref().to_string();
+        let parent = stack.last().map(String::as_str);
+        match tag.as_str() {
+            "testsuites" => assert_eq!(parent, None),
+            "testsuite" => {
+                assert_eq!(parent, Some("testsuites"));
+                let n = |k: &str| attr(&e, k).map_or(0, |v| v.parse().unwrap());
+                declared = [n("tests"), n("failures"), n("errors"), n("skipped")];
+                counted = [0; 4];
+            }
+            "testcase" => {
+                assert_eq!(parent, Some("testsuite"));
+                counted[0] += 1;
+                assert!(names.insert(attr(&e, "name").unwrap()), "duplicate case");
+            }
+            "failure" | "error" | "skipped" => {
+                assert_eq!(parent, Some("testcase"));
+                counted[match tag.as_str() {
+                    "failure" => 1,
+                    "error" => 2,
+                    _ => 3,
+                }] += 1;
+            }
+            _ => {}
+        }
+        if !empty {
+            stack.push(tag);
+        }
+    }
+    assert!(stack.is_empty());
+    assert!(!names.is_empty());
+}
+
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"),
+    )
+    .unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+fn assert_valid(v: &jsonschema::Validator, report: &serde_json::Value) {
+    let errors: Vec<String> = v
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn json_reports_follow_the_schema() {
+    let v = schema();
+    // A run with a missed rule (explanation) ...
+    let dir = setup(MISS);
+    let (_, text) = run_json(dir.path(), "1");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(text.contains("\"explanation\""));
+    assert_valid(&v, &report);
+    // ... and the repository's own run (controls, correlations, rule sets).
+    let out = Command::cargo_bin("purplecov")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "--format", "json"])
+        .output()
+        .unwrap();
+    let repo: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(repo["summary"]["controls"].as_u64().unwrap() > 0);
+    assert_valid(&v, &repo);
+    // The schema is strict: an unknown outcome or an extra field is rejected.
+    let mut bad = report.clone();
+    bad["scenarios"][0]["outcome"] = "sort_of".into();
+    assert!(!v.is_valid(&bad));
+    let mut bad = report;
+    bad["summary"]["when"] = "today".into();
+    assert!(!v.is_valid(&bad));
+}
+
+#[test]
+fn nearest_miss_names_the_selection_field_and_value() {
+    let dir = setup(MISS);
+    let (_, text) = run_json(dir.path(), "1");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let r = v["scenarios"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "33333333-2222-4333-8444-555555555555")
+        .unwrap();
+    let e = &r["explanation"];
+    assert_eq!(e["event"], 0);
+    let f = &e["failures"][0];
+    assert_eq!(f["selection"], "s");
+    assert_eq!(f["kind"], "no_match");
+    assert_eq!(f["field"], "Image|endswith");
+    assert_eq!(f["wanted"], "'*\\\\pscp.exe'");
+    assert_eq!(f["actual"], "C:\\Tools\\rclone.exe");
+    assert!(
+        e["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("event 0: selection `s`: `Image|endswith` wanted"),
+        "{e}"
+    );
+}
+
+#[test]
+fn terminal_report_is_plain_when_piped() {
+    let dir = setup(FIRE_AND_MISS);
+    let out = Command::cargo_bin("purplecov")
+        .unwrap()
+        .current_dir(dir.path())
+        .arg("run")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('\x1b'), "no colour when piped");
+    insta::assert_snapshot!("run_report_terminal", text);
 }

@@ -49,18 +49,27 @@ pub fn junit(r: &Report) -> String {
         let mut case = TestCase::new(s.id.clone(), status);
         case.set_classname(format!("{}.{}", suite_name, s.id));
         suite.add_test_case(case);
-        for rr in s.rules.iter().filter(|x| x.expected.is_some()) {
-            let msg = format!(
-                "{} expected to {}, {}: {}",
-                if rr.title.is_empty() {
-                    &rr.rule
-                } else {
-                    &rr.title
-                },
-                rr.expected.unwrap_or("-"),
-                if rr.fired { "fired" } else { "stayed silent" },
-                rr.reason
-            );
+        // Expected rules, and rules that fired on a control without being a known false positive.
+        for rr in s
+            .rules
+            .iter()
+            .filter(|x| x.expected.is_some() || x.verdict == Verdict::Unexpected)
+        {
+            let mut msg = match rr.expected {
+                Some(e) => format!(
+                    "{} expected to {e}, {}: {}",
+                    title(rr),
+                    if rr.fired { "fired" } else { "stayed silent" },
+                    rr.reason
+                ),
+                None => format!(
+                    "{} fired on a control and is not a recorded known false positive",
+                    title(rr)
+                ),
+            };
+            if let (Verdict::Missed, Some(e)) = (rr.verdict, &rr.explanation) {
+                msg.push_str(&format!(" (nearest miss: {})", e.summary));
+            }
             let status = match rr.verdict {
                 Verdict::Pass | Verdict::Unrecorded => TestCaseStatus::success(),
                 Verdict::Missed | Verdict::Unexpected => failure(NonSuccessKind::Failure, msg),
@@ -79,90 +88,211 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-/// Markdown: a summary line, the failures (missed, unexpected, error verdicts; partial, missed and
-/// error outcomes), then the scenario matrix and coverage per technique.
+fn title(rr: &super::RuleResult) -> &str {
+    if rr.title.is_empty() {
+        &rr.rule
+    } else {
+        &rr.title
+    }
+}
+
+fn pct(t: &super::TechniqueCoverage) -> String {
+    format!(
+        "{}/{} ({:.0}%)",
+        t.detected,
+        t.scenarios,
+        t.coverage * 100.0
+    )
+}
+
+/// Markdown for a pull-request comment or `$GITHUB_STEP_SUMMARY`: a summary line, the failures
+/// (with the nearest miss of each missed rule), coverage per technique by all rules and by each
+/// rule set, the scenario matrix, the controls, each rule's reach and false-positive exposure, and
+/// the recorded coverage gaps with why each rule stays silent.
 pub fn markdown(r: &Report) -> String {
     let mut out = String::from("# purplecov coverage\n\n");
-    let count = |o: Outcome| r.summary.outcomes.get(&o).copied().unwrap_or(0);
+    let attack: Vec<&super::ScenarioReport> = r.scenarios.iter().filter(|s| !s.control).collect();
+    let controls: Vec<&super::ScenarioReport> = r.scenarios.iter().filter(|s| s.control).collect();
+    let count = |o: Outcome| attack.iter().filter(|s| s.outcome == o).count();
     out.push_str(&format!(
-        "{} scenarios: {} detected, {} partial, {} logged only, {} missed, {} error.\n\n",
-        r.summary.scenarios,
+        "{} attack scenarios: {} detected, {} partial, {} logged only, {} missed, {} error.",
+        attack.len(),
         count(Outcome::Detected),
         count(Outcome::Partial),
         count(Outcome::LoggedOnly),
         count(Outcome::Missed),
         count(Outcome::Error),
     ));
+    let noisy = controls
+        .iter()
+        .filter(|s| s.rules.iter().any(|x| x.fired))
+        .count();
+    if !controls.is_empty() {
+        out.push_str(&format!(
+            " {} controls: {noisy} with a rule firing.",
+            controls.len()
+        ));
+    }
+    out.push_str("\n\n");
+
     let mut failures = Vec::new();
     for s in &r.scenarios {
-        for rr in &s.rules {
-            if matches!(
-                rr.verdict,
-                Verdict::Missed | Verdict::Unexpected | Verdict::Error
-            ) {
-                failures.push(format!(
-                    "| {} | {} | {} | {} | {} | {} |",
-                    s.id,
-                    cell(if rr.title.is_empty() {
-                        &rr.rule
-                    } else {
-                        &rr.title
-                    }),
-                    rr.expected.unwrap_or("-"),
-                    if rr.fired { "yes" } else { "no" },
-                    name(&rr.verdict),
-                    cell(&rr.reason)
-                ));
-            }
-        }
         for e in &s.errors {
             failures.push(format!("| {} | - | - | - | error | {} |", s.id, cell(e)));
         }
+        for rr in &s.rules {
+            if !matches!(
+                rr.verdict,
+                Verdict::Missed | Verdict::Unexpected | Verdict::Error
+            ) {
+                continue;
+            }
+            let mut why = match (rr.expected, rr.reason.is_empty()) {
+                (None, _) => "fired on a control; not a recorded known false positive".to_string(),
+                (_, false) => format!("recorded: {}", rr.reason),
+                _ => String::new(),
+            };
+            if let Some(e) = &rr.explanation {
+                why.push_str(&format!("<br>nearest miss: {}", e.summary));
+            }
+            failures.push(format!(
+                "| {} | {} | {} | {} | {} | {} |",
+                s.id,
+                cell(title(rr)),
+                rr.expected.unwrap_or("-"),
+                if rr.fired { "yes" } else { "no" },
+                name(&rr.verdict),
+                cell(&why)
+            ));
+        }
     }
     if failures.is_empty() {
-        out.push_str("No failures.\n\n");
+        out.push_str("No failures: every expectation holds.\n\n");
     } else {
-        out.push_str("## Failures\n\n| Scenario | Rule | Expected | Fired | Result | Reason |\n|---|---|---|---|---|---|\n");
+        out.push_str(&format!("## Failures ({})\n\n| Scenario | Rule | Expected | Fired | Result | Why |\n|---|---|---|---|---|---|\n", failures.len()));
         for f in failures {
             out.push_str(&f);
             out.push('\n');
         }
         out.push('\n');
     }
-    out.push_str("## Scenarios\n\n| Scenario | Outcome | Category | Signals | Rules fired |\n|---|---|---|---|---|\n");
-    for s in &r.scenarios {
-        let found = s.signals.iter().filter(|x| x.found).count();
+
+    out.push_str("## Coverage per technique\n\n| Technique | All rules |");
+    for set in &r.summary.sets {
+        out.push_str(&format!(" {} |", cell(&set.set)));
+    }
+    out.push_str(&format!(
+        "\n|---|---|{}\n",
+        "---|".repeat(r.summary.sets.len())
+    ));
+    for t in &r.summary.techniques {
+        out.push_str(&format!("| {} | {} |", t.technique, pct(t)));
+        for set in &r.summary.sets {
+            let c = set.techniques.iter().find(|x| x.technique == t.technique);
+            out.push_str(&format!(" {} |", c.map_or("-".into(), pct)));
+        }
+        out.push('\n');
+    }
+    if !controls.is_empty() {
+        out.push_str(&format!(
+            "| Controls fired on | {noisy}/{} |",
+            controls.len()
+        ));
+        for set in &r.summary.sets {
+            out.push_str(&format!(
+                " {}/{} |",
+                set.controls_fired.len(),
+                controls.len()
+            ));
+        }
+        out.push('\n');
+    }
+
+    let fired_list = |s: &super::ScenarioReport| {
         let mut fired: Vec<String> = s
             .rules
             .iter()
             .filter(|x| x.fired)
-            .map(|x| cell(&x.title))
+            .map(|x| cell(title(x)))
             .collect();
         fired.sort();
+        if fired.is_empty() {
+            "-".to_string()
+        } else {
+            fired.join("<br>")
+        }
+    };
+    out.push_str("\n## Scenarios\n\n| Scenario | Outcome | Category | Signals | Rules fired |\n|---|---|---|---|---|\n");
+    for s in &attack {
         out.push_str(&format!(
-            "| {}{} | {} | {} | {}/{} | {} |\n",
+            "| {} | {} | {} | {}/{} | {} |\n",
             s.id,
-            if s.control { " (control)" } else { "" },
             name(&s.outcome),
             name(&s.category),
-            found,
+            s.signals.iter().filter(|x| x.found).count(),
             s.signals.len(),
-            if fired.is_empty() {
-                "-".to_string()
-            } else {
-                fired.join("<br>")
-            }
+            fired_list(s)
         ));
     }
-    out.push_str("\n## Coverage per technique\n\n| Technique | Scenarios | Detected | Coverage |\n|---|---|---|---|\n");
-    for t in &r.summary.techniques {
+    if !controls.is_empty() {
+        out.push_str("\n## Controls (benign look-alikes)\n\n| Control | Name | Rules fired (false positives) |\n|---|---|---|\n");
+        for s in &controls {
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                s.id,
+                cell(&s.name),
+                fired_list(s)
+            ));
+        }
+    }
+
+    out.push_str("\n## Rules\n\n| Set | Rule | Level | Fires on | False positives (controls) |\n|---|---|---|---|---|\n");
+    for x in &r.rules {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0}% |\n",
-            t.technique,
-            t.scenarios,
-            t.detected,
-            t.coverage * 100.0
+            "| {} | {} | {} | {} | {} |\n",
+            cell(&x.set),
+            cell(&x.title),
+            x.level.as_deref().unwrap_or("-"),
+            if x.untested {
+                "untested".to_string()
+            } else {
+                list(&x.fired_on)
+            },
+            list(&x.false_positives)
         ));
+    }
+
+    let gaps: Vec<String> = attack
+        .iter()
+        .flat_map(|s| {
+            s.rules
+                .iter()
+                .filter(|x| x.expected == Some("silent") && !x.fired)
+                .map(move |x| {
+                    format!(
+                        "| {} | {} | {} | {} |",
+                        s.id,
+                        cell(title(x)),
+                        cell(&x.reason),
+                        cell(x.explanation.as_ref().map_or("", |e| e.summary.as_str()))
+                    )
+                })
+        })
+        .collect();
+    if !gaps.is_empty() {
+        out.push_str(&format!("\n<details><summary>Coverage gaps: rules recorded as silent on attack scenarios ({})</summary>\n\n| Scenario | Rule | Recorded reason | Nearest miss |\n|---|---|---|---|\n", gaps.len()));
+        for g in gaps {
+            out.push_str(&g);
+            out.push('\n');
+        }
+        out.push_str("\n</details>\n");
     }
     out
 }

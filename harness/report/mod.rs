@@ -11,6 +11,7 @@ pub mod gate;
 
 use crate::expect::{Expect, Expectation, SignalResult};
 use crate::scenario::Scenario;
+use crate::sigma::explain::Explanation;
 use crate::sigma::{RuleSet, RuleStatus};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -29,6 +30,18 @@ pub struct ScenarioRun<'a> {
     pub hits: BTreeMap<usize, Vec<usize>>,
     /// Problems that make the outcome `error` (read-back diagnostics, broken expectations).
     pub errors: Vec<String>,
+    /// Why each expected rule that stayed silent did not fire (rule index -> explanation).
+    pub explanations: BTreeMap<usize, Explanation>,
+    /// Correlation hits (rule index -> each hit's group and events).
+    pub groups: BTreeMap<usize, Vec<GroupHit>>,
+}
+
+/// One correlation hit: the group it fired for and the events that made it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupHit {
+    /// Group-by field -> value (`null`: the events lacked the field).
+    pub group: BTreeMap<String, Option<String>>,
+    pub events: Vec<usize>,
 }
 
 /// Coverage of one scenario (what a purple team asks: was this attack seen?).
@@ -91,11 +104,29 @@ pub struct Input {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// Attack scenarios and controls alike.
     pub scenarios: usize,
+    pub controls: usize,
     pub outcomes: BTreeMap<Outcome, usize>,
     pub verdicts: BTreeMap<Verdict, usize>,
+    /// Coverage per technique by every rule loaded (attack scenarios only).
     pub techniques: Vec<TechniqueCoverage>,
+    /// The same per rule set (the first folder under a `--detections` root), so the delta between
+    /// the published detections and our improved ones shows.
+    pub sets: Vec<SetSummary>,
     pub rules_untested: usize,
+}
+
+/// What one rule set alone covers.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetSummary {
+    pub set: String,
+    pub rules: usize,
+    /// Attack scenarios of each technique detected by this set's rules alone: one of them fired
+    /// and none expected to fire stayed silent.
+    pub techniques: Vec<TechniqueCoverage>,
+    /// Controls on which a rule of the set fired (false positives, known or not).
+    pub controls_fired: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +174,12 @@ pub struct RuleResult {
     pub signal: Option<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// For a correlation that fired: each hit's group key and events.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupHit>,
+    /// For an expected rule that stayed silent: the nearest miss (why it did not fire).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,8 +189,13 @@ pub struct RuleReport {
     pub author: Option<String>,
     pub level: Option<String>,
     pub file: String,
+    /// The rule set: the first folder under its `--detections` root, or the root's own name.
+    pub set: String,
     pub status: String,
+    /// Attack scenarios the rule fired on.
     pub fired_on: Vec<String>,
+    /// Controls (benign look-alikes) the rule fired on: its false-positive exposure.
+    pub false_positives: Vec<String>,
     pub untested: bool,
 }
 
@@ -191,23 +233,58 @@ fn rule_key(set: &RuleSet, r: usize) -> String {
 }
 
 fn find_rule(set: &RuleSet, key: &str) -> Option<usize> {
-    set.rules()
-        .iter()
-        .position(|r| r.meta.id.as_deref() == Some(key) || r.meta.name.as_deref() == Some(key))
+    set.position(key)
 }
 
-/// Judges every scenario run and summarises. `inputs` are the files the run read (hashed).
-pub fn build(set: &RuleSet, runs: &[ScenarioRun], inputs: &[PathBuf]) -> Report {
+/// The set a rule belongs to: the first folder under the longest of `roots` holding its file, or
+/// that root's own name for a file directly in it (or given as the root).
+pub fn rule_set_name(path: &Path, roots: &[PathBuf]) -> String {
+    let root = roots
+        .iter()
+        .filter(|r| path.starts_with(r))
+        .max_by_key(|r| r.components().count());
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| p.display().to_string())
+    };
+    match root {
+        Some(r) => {
+            let rest: Vec<_> = path
+                .strip_prefix(r)
+                .map(|x| x.components().collect())
+                .unwrap_or_default();
+            if rest.len() >= 2 {
+                rest[0].as_os_str().to_string_lossy().into_owned()
+            } else if r.is_file() {
+                r.parent().map(name).unwrap_or_default()
+            } else {
+                name(r)
+            }
+        }
+        None => path.parent().map(name).unwrap_or_default(),
+    }
+}
+
+/// Judges every scenario run and summarises. `inputs` are the files the run read (hashed);
+/// `roots` the `--detections` paths (they name the rule sets).
+pub fn build(set: &RuleSet, runs: &[ScenarioRun], inputs: &[PathBuf], roots: &[PathBuf]) -> Report {
     let mut scenarios: Vec<ScenarioReport> = runs.iter().map(|r| judge(set, r)).collect();
     scenarios.sort_by(|a, b| a.id.cmp(&b.id));
     let mut fired_on: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut false_positives: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut exercised: Vec<bool> = vec![false; set.rules().len()];
     for r in runs {
+        let control = is_control(r.scenario);
         for &rule in r.hits.keys() {
-            fired_on
-                .entry(rule)
-                .or_default()
-                .push(r.scenario.id.clone());
+            if control {
+                &mut false_positives
+            } else {
+                &mut fired_on
+            }
+            .entry(rule)
+            .or_default()
+            .push(r.scenario.id.clone());
             if let Some(x) = exercised.get_mut(rule) {
                 *x = true;
             }
@@ -218,30 +295,35 @@ pub fn build(set: &RuleSet, runs: &[ScenarioRun], inputs: &[PathBuf]) -> Report 
             }
         }
     }
+    let sorted = |m: &BTreeMap<usize, Vec<String>>, i: usize| {
+        let mut v = m.get(&i).cloned().unwrap_or_default();
+        v.sort();
+        v.dedup();
+        v
+    };
     let rules: Vec<RuleReport> = set
         .rules()
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            let mut on = fired_on.get(&i).cloned().unwrap_or_default();
-            on.sort();
-            on.dedup();
-            RuleReport {
-                id: rule_key(set, i),
-                title: r.meta.title.clone(),
-                author: r.meta.author.clone(),
-                level: r.meta.level.clone(),
-                file: display_path(&r.meta.path),
-                status: match &r.status {
-                    RuleStatus::Ready => "ready".into(),
-                    RuleStatus::Unsupported { reason, .. } => format!("unsupported: {reason}"),
-                    RuleStatus::Invalid => "invalid".into(),
-                },
-                fired_on: on,
-                untested: !exercised[i],
-            }
+        .filter(|(i, _)| set.reports(*i))
+        .map(|(i, r)| RuleReport {
+            id: rule_key(set, i),
+            title: r.meta.title.clone(),
+            author: r.meta.author.clone(),
+            level: r.meta.level.clone(),
+            file: display_path(&r.meta.path),
+            set: rule_set_name(&r.meta.path, roots),
+            status: match &r.status {
+                RuleStatus::Ready => "ready".into(),
+                RuleStatus::Unsupported { reason, .. } => format!("unsupported: {reason}"),
+                RuleStatus::Invalid => "invalid".into(),
+            },
+            fired_on: sorted(&fired_on, i),
+            false_positives: sorted(&false_positives, i),
+            untested: !exercised[i],
         })
         .collect();
+    let sets = set_summaries(&scenarios, &rules);
     let mut outcomes: BTreeMap<Outcome, usize> = BTreeMap::new();
     let mut verdicts: BTreeMap<Verdict, usize> = BTreeMap::new();
     let mut per_technique: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -275,17 +357,11 @@ pub fn build(set: &RuleSet, runs: &[ScenarioRun], inputs: &[PathBuf]) -> Report 
         inputs: files,
         summary: Summary {
             scenarios: scenarios.len(),
+            controls: scenarios.iter().filter(|s| s.control).count(),
             outcomes,
             verdicts,
-            techniques: per_technique
-                .into_iter()
-                .map(|(technique, (n, d))| TechniqueCoverage {
-                    technique,
-                    scenarios: n,
-                    detected: d,
-                    coverage: if n == 0 { 0.0 } else { d as f64 / n as f64 },
-                })
-                .collect(),
+            techniques: coverage(per_technique),
+            sets,
             rules_untested: rules.iter().filter(|r| r.untested).count(),
         },
         scenarios,
@@ -293,7 +369,64 @@ pub fn build(set: &RuleSet, runs: &[ScenarioRun], inputs: &[PathBuf]) -> Report 
     }
 }
 
-fn is_control(s: &Scenario) -> bool {
+/// Per rule set: coverage per technique by its rules alone, and the controls they fire on.
+fn set_summaries(scenarios: &[ScenarioReport], rules: &[RuleReport]) -> Vec<SetSummary> {
+    let mut names: Vec<&str> = rules.iter().map(|r| r.set.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let ids: std::collections::BTreeSet<&str> = rules
+                .iter()
+                .filter(|r| r.set == name)
+                .map(|r| r.id.as_str())
+                .collect();
+            let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+            let mut controls_fired = Vec::new();
+            for s in scenarios {
+                let own: Vec<&RuleResult> = s
+                    .rules
+                    .iter()
+                    .filter(|r| ids.contains(r.rule.as_str()))
+                    .collect();
+                let fired = own.iter().any(|r| r.fired);
+                if s.control {
+                    if fired {
+                        controls_fired.push(s.id.clone());
+                    }
+                    continue;
+                }
+                let missed = own.iter().any(|r| r.expected == Some("fire") && !r.fired);
+                let t = per.entry(s.technique.clone()).or_default();
+                t.0 += 1;
+                if fired && !missed && !matches!(s.outcome, Outcome::Error | Outcome::Skipped) {
+                    t.1 += 1;
+                }
+            }
+            SetSummary {
+                set: name.to_string(),
+                rules: ids.len(),
+                techniques: coverage(per),
+                controls_fired,
+            }
+        })
+        .collect()
+}
+
+fn coverage(per: BTreeMap<String, (usize, usize)>) -> Vec<TechniqueCoverage> {
+    per.into_iter()
+        .map(|(technique, (n, d))| TechniqueCoverage {
+            technique,
+            scenarios: n,
+            detected: d,
+            coverage: if n == 0 { 0.0 } else { d as f64 / n as f64 },
+        })
+        .collect()
+}
+
+/// Whether a scenario is a control (a benign look-alike): its file is under a `controls` folder.
+pub fn is_control(s: &Scenario) -> bool {
     s.path
         .components()
         .any(|c| c.as_os_str() == std::ffi::OsStr::new("controls"))
@@ -326,6 +459,8 @@ fn judge(set: &RuleSet, run: &ScenarioRun) -> ScenarioReport {
                 events: Vec::new(),
                 signal: d.signal.clone(),
                 reason: d.reason.clone(),
+                groups: Vec::new(),
+                explanation: None,
             });
             continue;
         };
@@ -356,6 +491,12 @@ fn judge(set: &RuleSet, run: &ScenarioRun) -> ScenarioReport {
             events,
             signal: d.signal.clone(),
             reason: d.reason.clone(),
+            groups: run.groups.get(&i).cloned().unwrap_or_default(),
+            explanation: if fired {
+                None
+            } else {
+                run.explanations.get(&i).cloned()
+            },
         });
     }
     // Rules that fired without an expectation: on a control any firing is unexpected; on an
@@ -381,6 +522,8 @@ fn judge(set: &RuleSet, run: &ScenarioRun) -> ScenarioReport {
             events: events.clone(),
             signal: None,
             reason: String::new(),
+            groups: run.groups.get(&i).cloned().unwrap_or_default(),
+            explanation: None,
         });
     }
     results.sort_by(|a, b| a.rule.cmp(&b.rule));

@@ -456,7 +456,7 @@ fn conflict(ops: &[(Op, f64)]) -> Option<String> {
     None
 }
 
-fn op_name(op: Op) -> &'static str {
+pub(crate) fn op_name(op: Op) -> &'static str {
     match op {
         Op::Gt => "gt",
         Op::Gte => "gte",
@@ -467,7 +467,7 @@ fn op_name(op: Op) -> &'static str {
     }
 }
 
-fn type_name(k: CorrType) -> &'static str {
+pub(crate) fn type_name(k: CorrType) -> &'static str {
     match k {
         CorrType::EventCount => "event_count",
         CorrType::ValueCount => "value_count",

@@ -17,6 +17,7 @@
 pub mod compile;
 pub mod condition;
 pub mod correlation;
+pub mod explain;
 pub mod logsource;
 pub mod matcher;
 pub mod prefilter;
@@ -439,6 +440,13 @@ impl RuleSet {
     /// Builds a rule set from one YAML text (tests, small tools).
     pub fn from_yaml_str(name: &str, text: &str, opts: &Options) -> RuleSet {
         RuleSet::from_texts(vec![(PathBuf::from(name), Ok(text.to_string()))], opts)
+    }
+
+    /// The index of the rule whose `id` (or, failing that, `name`) is `key`.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.rules
+            .iter()
+            .position(|r| r.meta.id.as_deref() == Some(key) || r.meta.name.as_deref() == Some(key))
     }
 
     /// Every rule, filter and correlation loaded, in load order.
