@@ -126,8 +126,8 @@ pub struct RunArgs {
     /// (default: missed,unexpected,error, or `[gate] fail_on` of the config file).
     #[arg(long = "fail-on", value_name = "STATES", value_delimiter = ',')]
     pub fail_on: Vec<String>,
-    /// Gate policy file (`[gate] fail_on = [...]`, `baseline = "..."`; default: ./purplecov.toml
-    /// when it exists).
+    /// Gate policy file (`[gate] fail_on = [...]`, `baseline = "..."`, a relative baseline read
+    /// from the policy file's folder; default: ./purplecov.toml when it exists).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -643,8 +643,14 @@ fn run(a: &RunArgs) -> u8 {
                 .join(", ")
         );
     }
-    let (report, mut scenarios_failed) =
-        crate::cli_scenarios::run_scenarios(&set, &a.atomics, &a.expected, &a.scenarios, &existing);
+    let (report, mut scenarios_failed) = crate::cli_scenarios::run_scenarios(
+        &set,
+        &a.atomics,
+        &a.expected,
+        &a.scenarios,
+        &existing,
+        a.detections.is_empty(),
+    );
     if let Some(r) = &report {
         if table {
             crate::cli_scenarios::print_run_tables(r, crate::cli_scenarios::colour_wanted());
@@ -741,7 +747,7 @@ fn load_config(a: &RunArgs) -> Result<Config, Diagnostic> {
             format!("cannot read: {e}"),
         )
     })?;
-    toml::from_str(&text).map_err(|e| {
+    let mut config: Config = toml::from_str(&text).map_err(|e| {
         let line = e.span().map_or(0, |s| {
             1 + text[..s.start.min(text.len())].matches('\n').count()
         });
@@ -749,7 +755,14 @@ fn load_config(a: &RunArgs) -> Result<Config, Diagnostic> {
             crate::diag::Location::new(&path, line, 0),
             format!("invalid gate policy: {}", e.message()),
         )
-    })
+    })?;
+    // A relative baseline is relative to the policy file, so the policy works from any folder.
+    if let (Some(b), Some(dir)) = (&mut config.gate.baseline, path.parent()) {
+        if b.is_relative() {
+            *b = dir.join(&*b);
+        }
+    }
+    Ok(config)
 }
 
 /// Applies `--fail-on` and `--baseline`; prints what tripped. Ok(true) = the gate failed.

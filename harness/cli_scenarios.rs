@@ -493,14 +493,17 @@ pub fn yaml_kind(path: &Path) -> YamlKind {
 }
 
 /// Replays every scenario (or those chosen), checks its expected signals, evaluates `set` on its
-/// events and judges the result against the expectations. Returns the report and whether any input
-/// was unusable (diagnostics printed).
+/// events and judges the result against the expectations. With `strict_rules` (the default rule
+/// folder), an expectation naming a rule that is not loaded is an error; without (the user chose
+/// the rules), it is not judged. Returns the report and whether any input was unusable
+/// (diagnostics printed).
 pub fn run_scenarios(
     set: &crate::sigma::RuleSet,
     atomics: &Path,
     expected: &Path,
     only: &[String],
     roots: &[PathBuf],
+    strict_rules: bool,
 ) -> (Option<crate::report::Report>, bool) {
     use crate::report::ScenarioRun;
     if !atomics.exists() {
@@ -514,6 +517,21 @@ pub fn run_scenarios(
         (Vec::new(), Vec::new())
     };
     failed |= print_diags(&diags);
+    let mut expectations = expectations;
+    if !strict_rules {
+        // `--detections` chose the rules: expectations about rules it did not load are not judged.
+        let mut skipped = 0usize;
+        for e in &mut expectations {
+            let before = e.detections.len();
+            e.detections.retain(|d| set.position(&d.rule).is_some());
+            skipped += before - e.detections.len();
+        }
+        if skipped > 0 {
+            eprintln!(
+                "purplecov run: {skipped} expectations name rules --detections did not load; they are not judged"
+            );
+        }
+    }
     for key in only {
         if find(&all, key).is_none() {
             eprintln!("error: no scenario `{key}` in {}", atomics.display());

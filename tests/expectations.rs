@@ -150,18 +150,20 @@ fn run_compares_fired_rules_with_expectations() {
         ),
     )
     .unwrap();
-    let p = |x: &Path| x.to_str().unwrap().to_string();
-    let r = purplecov(&[
-        "run",
-        "--atomics",
-        &p(&atomics),
-        "--expected",
-        &p(&expected),
-        "--detections",
-        &p(&detections),
-    ]);
+    // With the default folders (run in the temporary folder), an unknown rule id is an error.
+    let out = assert_cmd::Command::cargo_bin("purplecov")
+        .unwrap()
+        .current_dir(dir.path())
+        .arg("run")
+        .output()
+        .unwrap();
+    let r = common::Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("T1048.002-9.yaml:22: error: rule `44444444-2222-4333-8444-555555555555` is not among the detections loaded"), "{}", r.stderr);
+    assert!(r.stderr.contains("expected/T1048.002-9.yaml:22: error: rule `44444444-2222-4333-8444-555555555555` is not among the detections loaded"), "{}", r.stderr);
     // The failures name each broken expectation; a rule that fired as expected is not among them.
     let failures: Vec<&str> = r
         .stdout
@@ -183,4 +185,27 @@ fn run_compares_fired_rules_with_expectations() {
         "{failures:#?}"
     );
     assert!(!has("Rclone image"), "{failures:#?}");
+
+    // With rules chosen by --detections, expectations about rules it did not load are not judged.
+    let p = |x: &Path| x.to_str().unwrap().to_string();
+    let r = purplecov(&[
+        "run",
+        "--atomics",
+        &p(&atomics),
+        "--expected",
+        &p(&expected),
+        "--detections",
+        &p(&detections),
+    ]);
+    assert_eq!(
+        r.code, 1,
+        "the gate still fails on the missed and unexpected rules"
+    );
+    assert!(
+        r.stderr
+            .contains("1 expectations name rules --detections did not load; they are not judged"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("44444444"), "{}", r.stdout);
 }

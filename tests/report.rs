@@ -361,3 +361,149 @@ fn terminal_report_is_plain_when_piped() {
     assert!(!text.contains('\x1b'), "no colour when piped");
     insta::assert_snapshot!("run_report_terminal", text);
 }
+
+fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::cargo_bin("purplecov")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The rclone rule expected to fire, the pscp rule expected silent: a clean run.
+const CLEAN: &str = "detections:
+  11111111-2222-4333-8444-555555555555:
+    expect: fire
+    signal: rclone_process
+    reason: image
+  33333333-2222-4333-8444-555555555555:
+    expect: silent
+    reason: no pscp here
+";
+
+#[test]
+fn a_regression_against_the_baseline_fails_the_gate_with_a_diff() {
+    let dir = setup(CLEAN);
+    let (code, _, err) = run_in(dir.path(), &["run", "--format", "json", "--out", "old"]);
+    assert_eq!(code, 0, "{err}");
+    // The rclone rule is broken by an edit: it no longer fires.
+    let rules = dir.path().join("detections/r.yml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(&rules, text.replace("\\rclone.exe'", "\\rclone2.exe'")).unwrap();
+    let (code, _, err) = run_in(
+        dir.path(),
+        &[
+            "run",
+            "--format",
+            "json",
+            "--out",
+            "new",
+            "--baseline",
+            "old/report.json",
+            "--fail-on",
+            "error",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("regressions against old/report.json"), "{err}");
+    assert!(
+        err.contains("rule T1048.002-9/11111111-2222-4333-8444-555555555555: pass -> missed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("scenario T1048.002-9: detected -> logged_only"),
+        "{err}"
+    );
+    assert!(err.contains("-scenario T1048.002-9: detected\n"), "{err}");
+    assert!(
+        err.contains("+scenario T1048.002-9: logged_only\n"),
+        "{err}"
+    );
+
+    // `diff` says the same, and nothing for identical reports.
+    let (code, out, _) = run_in(dir.path(), &["diff", "old/report.json", "new/report.json"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("+rule T1048.002-9/11111111-2222-4333-8444-555555555555: missed"),
+        "{out}"
+    );
+    let (code, out, _) = run_in(dir.path(), &["diff", "new/report.json", "new/report.json"]);
+    assert_eq!((code, out.as_str()), (0, "no changes\n"));
+    // Improving on the baseline is not a regression.
+    let (code, _, err) = run_in(dir.path(), &["diff", "new/report.json", "old/report.json"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn fail_on_states_come_from_the_flag_or_the_policy_file() {
+    let dir = setup(MISS);
+    // Default: missed fails.
+    assert_eq!(run_in(dir.path(), &["run"]).0, 1);
+    // The flag: this run is partial (the rclone rule fires unrecorded, the pscp rule misses).
+    assert_eq!(
+        run_in(dir.path(), &["run", "--fail-on", "logged_only,error"]).0,
+        0
+    );
+    assert_eq!(run_in(dir.path(), &["run", "--fail-on", "partial"]).0, 1);
+    // The policy file, found in the working directory.
+    std::fs::write(
+        dir.path().join("purplecov.toml"),
+        "[gate]\nfail_on = [\"error\"]\n",
+    )
+    .unwrap();
+    assert_eq!(run_in(dir.path(), &["run"]).0, 0);
+    // A flag beats the file.
+    assert_eq!(run_in(dir.path(), &["run", "--fail-on", "missed"]).0, 1);
+    // A bad policy is a located diagnostic and exit 2.
+    std::fs::write(
+        dir.path().join("purplecov.toml"),
+        "[gate]\nfail_on = [\"error\"]\nfail_onn = 1\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_in(dir.path(), &["run"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("purplecov.toml:3"), "{err}");
+    std::fs::remove_file(dir.path().join("purplecov.toml")).unwrap();
+    let (code, _, err) = run_in(dir.path(), &["run", "--fail-on", "sort_of"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown state `sort_of`"), "{err}");
+}
+
+#[test]
+fn a_policy_file_elsewhere_reads_its_baseline_beside_it() {
+    let dir = setup(CLEAN);
+    std::fs::create_dir(dir.path().join("ci")).unwrap();
+    let (code, _, _) = run_in(dir.path(), &["run", "--format", "json", "--out", "ci"]);
+    assert_eq!(code, 0);
+    std::fs::rename(
+        dir.path().join("ci/report.json"),
+        dir.path().join("ci/baseline.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("ci/purplecov.toml"),
+        "[gate]\nfail_on = [\"missed\", \"unexpected\", \"error\"]\nbaseline = \"baseline.json\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_in(dir.path(), &["run", "--config", "ci/purplecov.toml"]);
+    assert_eq!(code, 0, "{err}");
+    // The rule edited so the scenario loses its detection: the baseline catches it even with no
+    // fail-on state.
+    std::fs::write(
+        dir.path().join("ci/purplecov.toml"),
+        "[gate]\nfail_on = []\nbaseline = \"baseline.json\"\n",
+    )
+    .unwrap();
+    let rules = dir.path().join("detections/r.yml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(&rules, text.replace("\\rclone.exe'", "\\rclone2.exe'")).unwrap();
+    let (code, _, err) = run_in(dir.path(), &["run", "--config", "ci/purplecov.toml"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("ci/baseline.json"), "{err}");
+}
