@@ -154,3 +154,74 @@ fn lint_reports_scenario_problems_with_file_and_line() {
     let r = purplecov(&["lint", ATOMICS]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// What `run` reports as fired for one repository scenario: (rule id, events), sorted.
+fn fired_in_run(id: &str) -> Vec<(String, Vec<u64>)> {
+    let r = purplecov(&["run", "--scenario", id, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let mut out: Vec<(String, Vec<u64>)> = v["scenarios"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["fired"] == true)
+        .map(|x| {
+            let ev = x["events"].as_array().unwrap();
+            (
+                x["rule"].as_str().unwrap().to_string(),
+                ev.iter().map(|e| e.as_u64().unwrap()).collect(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_jsonl_replay_evaluated_with_eval_fires_what_run_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = purplecov(&["list", "--format", "json"]);
+    let ids: Vec<String> = serde_json::from_str::<serde_json::Value>(&r.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.len() >= 16, "{ids:?}");
+    for id in &ids {
+        let file = dir.path().join(format!("{id}.jsonl"));
+        let f = file.to_str().unwrap();
+        assert_eq!(purplecov(&["replay", id, "-o", f]).code, 0);
+        let e = purplecov(&[
+            "eval",
+            "--rules",
+            "detections",
+            "--input",
+            f,
+            "--format",
+            "jsonl",
+        ]);
+        assert_eq!(e.code, 0, "{}", e.stderr);
+        let mut by_rule: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+        for line in e.stdout.lines() {
+            let h: serde_json::Value = serde_json::from_str(line).unwrap();
+            let events = by_rule
+                .entry(h["rule_id"].as_str().unwrap().to_string())
+                .or_default();
+            match &h["event"] {
+                serde_json::Value::Array(a) => events.extend(a.iter().map(|x| x.as_u64().unwrap())),
+                x => events.push(x.as_u64().unwrap()),
+            }
+        }
+        let mut from_eval: Vec<(String, Vec<u64>)> = by_rule
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort_unstable();
+                v.dedup();
+                (k, v)
+            })
+            .collect();
+        from_eval.sort();
+        assert_eq!(from_eval, fired_in_run(id), "{id}");
+    }
+}

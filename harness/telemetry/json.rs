@@ -328,8 +328,18 @@ impl Fields {
     }
 
     fn into_event(self) -> Event {
+        // `replay --format jsonl` writes the sensor name as a `sensor` field. auditd records are
+        // routed by that name (their fields alone do not identify them), so it is read back.
+        let sensor = self
+            .fields
+            .iter()
+            .find(|(k, _)| k == "sensor")
+            .and_then(|(_, v)| match v {
+                Value::Str(s) if s == crate::telemetry::auditd::SENSOR => Some(s.clone()),
+                _ => None,
+            });
         Event {
-            sensor: None,
+            sensor,
             fields: self.fields,
             origin: Default::default(),
         }
