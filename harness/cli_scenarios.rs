@@ -573,7 +573,16 @@ pub fn run_scenarios(
                 }
                 res
             }
-            None => Vec::new(),
+            None => {
+                eprintln!(
+                    "{}:1: error: scenario `{}` has no expectations: expected {}",
+                    s.path.display(),
+                    s.id,
+                    expected.join(format!("{}.yaml", s.id)).display()
+                );
+                failed = true;
+                Vec::new()
+            }
         };
         let single = set.evaluate(&events);
         let corr = set.correlate_events(&events, &single);
@@ -789,6 +798,10 @@ pub fn print_run_tables(r: &crate::report::Report, colour: bool) {
         &|_, c| c.to_string(),
     );
 
+    for x in r.rules.iter().filter(|x| !x.source_gaps.is_empty()) {
+        println!("  source defect: {}: {}", x.title, x.source_gaps.join(" "));
+    }
+
     println!();
     let mut cov: Vec<[String; 4]> = Vec::new();
     let pct = |t: &crate::report::TechniqueCoverage| {
@@ -835,4 +848,20 @@ fn json_name<T: serde::Serialize>(v: &T) -> String {
         .ok()
         .and_then(|x| x.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paint;
+
+    #[test]
+    fn states_are_coloured_only_when_asked() {
+        assert_eq!(paint("missed", false), "missed");
+        assert_eq!(paint("missed", true), "\x1b[31mmissed\x1b[0m");
+        assert_eq!(paint("detected", true), "\x1b[32mdetected\x1b[0m");
+        assert_eq!(paint("logged_only", true), "\x1b[33mlogged_only\x1b[0m");
+        assert_eq!(paint("skipped", true), "\x1b[2mskipped\x1b[0m");
+        // Anything else is left alone.
+        assert_eq!(paint("T1048.002-1", true), "T1048.002-1");
+    }
 }

@@ -310,6 +310,15 @@ fn json_reports_follow_the_schema() {
         .unwrap();
     let repo: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(repo["summary"]["controls"].as_u64().unwrap() > 0);
+    // Published queries that cannot run on their platform say so.
+    let gaps = repo["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "3eafa1c2-641b-4f41-897d-a38f7f4aa2c7")
+        .map(|r| r["source_gaps"][0].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(gaps.contains("DeviceNetworkEvents does not have"), "{gaps}");
     assert_valid(&v, &repo);
     // The schema is strict: an unknown outcome or an extra field is rejected.
     let mut bad = report.clone();
@@ -506,4 +515,37 @@ fn a_policy_file_elsewhere_reads_its_baseline_beside_it() {
     let (code, _, err) = run_in(dir.path(), &["run", "--config", "ci/purplecov.toml"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("ci/baseline.json"), "{err}");
+}
+
+#[test]
+fn a_scenario_without_expectations_is_an_error_and_the_run_goes_on() {
+    let dir = setup(CLEAN);
+    // A second scenario with no expectations file.
+    let text = std::fs::read_to_string(dir.path().join("atomics/minimal.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("atomics/other.yaml"),
+        text.replace("id: T1048.002-9", "id: T1048.002-8").replace(
+            "guid: 0b7f2c1e-5d4a-4e8b-9c3f-2a1d6e8f4b70",
+            "guid: 0b7f2c1e-5d4a-4e8b-9c3f-2a1d6e8f4b71",
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run_in(dir.path(), &["run", "--format", "json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("atomics/other.yaml:1: error: scenario `T1048.002-8` has no expectations: expected expected/T1048.002-8.yaml"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let outcome = |id: &str| {
+        v["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["outcome"].clone())
+            .unwrap()
+    };
+    assert_eq!(outcome("T1048.002-8"), "error");
+    assert_eq!(outcome("T1048.002-9"), "detected");
 }

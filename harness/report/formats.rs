@@ -269,6 +269,22 @@ pub fn markdown(r: &Report) -> String {
         ));
     }
 
+    let defects: Vec<&super::RuleReport> = r
+        .rules
+        .iter()
+        .filter(|x| !x.source_gaps.is_empty())
+        .collect();
+    if !defects.is_empty() {
+        out.push_str("\n## Source defects\n\nWhat a published query uses that its platform does not have (the translation keeps it).\n\n| Rule | Defect |\n|---|---|\n");
+        for x in defects {
+            out.push_str(&format!(
+                "| {} | {} |\n",
+                cell(&x.title),
+                cell(&x.source_gaps.join(" "))
+            ));
+        }
+    }
+
     let gaps: Vec<String> = attack
         .iter()
         .flat_map(|s| {

@@ -197,6 +197,10 @@ pub struct RuleReport {
     /// Controls (benign look-alikes) the rule fired on: its false-positive exposure.
     pub false_positives: Vec<String>,
     pub untested: bool,
+    /// What the published query the rule translates uses that its platform does not have
+    /// (the rule's `source_gaps`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_gaps: Vec<String>,
 }
 
 /// A path as reports show it: relative to the working directory when under it, `/` separated.
@@ -321,6 +325,7 @@ pub fn build(set: &RuleSet, runs: &[ScenarioRun], inputs: &[PathBuf], roots: &[P
             fired_on: sorted(&fired_on, i),
             false_positives: sorted(&false_positives, i),
             untested: !exercised[i],
+            source_gaps: r.meta.source_gaps.clone(),
         })
         .collect();
     let sets = set_summaries(&scenarios, &rules);

@@ -24,6 +24,9 @@ pub struct RuleMeta {
     pub references: Vec<String>,
     pub tags: Vec<String>,
     pub falsepositives: Vec<String>,
+    /// `source_gaps` (a purplecov custom key, Sigma allows custom keys): what the published query
+    /// this rule translates uses that its platform does not have, so the report can show it.
+    pub source_gaps: Vec<String>,
     pub date: Option<String>,
     pub modified: Option<String>,
     pub license: Option<String>,
@@ -340,6 +343,7 @@ fn read_meta(cx: &mut Ctx<'_>, m: &serde_norway::Mapping, meta: &mut RuleMeta) {
     meta.falsepositives = get(m, "falsepositives")
         .map(string_list)
         .unwrap_or_default();
+    meta.source_gaps = get(m, "source_gaps").map(string_list).unwrap_or_default();
     if let Some(l) = &meta.level {
         if !LEVELS.contains(&l.as_str()) {
             let l = l.clone();
