@@ -309,6 +309,18 @@ fn json_reports_follow_the_schema() {
         .output()
         .unwrap();
     let repo: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Byte-identical at another thread count, correlations and explanations included.
+    let again = Command::cargo_bin("purplecov")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RAYON_NUM_THREADS", "1")
+        .args(["run", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.stdout == again.stdout,
+        "the repository's report differs at 1 thread"
+    );
     assert!(repo["summary"]["controls"].as_u64().unwrap() > 0);
     // Published queries that cannot run on their platform say so.
     let gaps = repo["rules"]
