@@ -13,5 +13,14 @@ fn main() -> std::process::ExitCode {
     // cost a fifth of a single-threaded run. Keep them for a second instead.
     // SAFETY: a plain setter of a process-wide option, called before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    // No transparent huge pages: the compiled SigmaHQ rule set alone is ~120 MB, and each huge page
+    // the kernel hands over is zeroed 2 MB at a time whether or not it is all used; a whole-process
+    // A/B (2,407 rules x 100,198 events, 1 thread) measured system time 0.40 s -> 0.13 s, wall 0.92x.
+    // SAFETY: prctl(PR_SET_THP_DISABLE) only sets a flag of this process; its result is not needed
+    // (without it the run is just slower).
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     purplecov::cli::main()
 }
