@@ -331,6 +331,26 @@ fn json_reports_follow_the_schema() {
         .map(|r| r["source_gaps"][0].as_str().unwrap().to_string())
         .unwrap();
     assert!(gaps.contains("DeviceNetworkEvents does not have"), "{gaps}");
+    // A correlation hit names its group and the events that made it.
+    let t1020_3 = repo["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "T1020-3")
+        .unwrap();
+    let corr = t1020_3["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "b10ac889-3595-44c3-965e-3a5bb73a1ef6")
+        .unwrap();
+    let g = &corr["groups"][0];
+    assert_eq!(
+        g["group"]["Computer"], "WKS-ENG-0088.corp.example.com",
+        "{corr}"
+    );
+    assert_eq!(g["events"].as_array().unwrap().len(), 2, "{corr}");
+    assert_eq!(corr["events"], g["events"]);
     assert_valid(&v, &repo);
     // The schema is strict: an unknown outcome or an extra field is rejected.
     let mut bad = report.clone();

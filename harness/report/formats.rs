@@ -1,7 +1,7 @@
 //! The report's other formats: JUnit XML (a test case per scenario and per expected rule) and
 //! Markdown for pull-request comments and `$GITHUB_STEP_SUMMARY` (failures first, then the matrix).
 
-use super::{Outcome, Report, Verdict};
+use super::{GroupHit, Outcome, Report, Verdict};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
 fn name<T: serde::Serialize>(v: &T) -> String {
@@ -93,6 +93,21 @@ fn title(rr: &super::RuleResult) -> &str {
         &rr.rule
     } else {
         &rr.title
+    }
+}
+
+/// A correlation hit as text: `Computer=WS1, User=-: events 3, 7`.
+pub fn group_text(g: &GroupHit) -> String {
+    let key: Vec<String> = g
+        .group
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("-")))
+        .collect();
+    let events: Vec<String> = g.events.iter().map(|e| e.to_string()).collect();
+    if key.is_empty() {
+        format!("events {}", events.join(", "))
+    } else {
+        format!("{}: events {}", key.join(", "), events.join(", "))
     }
 }
 
@@ -213,7 +228,15 @@ pub fn markdown(r: &Report) -> String {
             .rules
             .iter()
             .filter(|x| x.fired)
-            .map(|x| cell(title(x)))
+            .map(|x| {
+                // A correlation names the groups it fired for and the events that made each hit.
+                let groups: Vec<String> = x.groups.iter().map(group_text).collect();
+                if groups.is_empty() {
+                    cell(title(x))
+                } else {
+                    format!("{} ({})", cell(title(x)), cell(&groups.join("; ")))
+                }
+            })
             .collect();
         fired.sort();
         if fired.is_empty() {
@@ -311,4 +334,28 @@ pub fn markdown(r: &Report) -> String {
         out.push_str("\n</details>\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{group_text, GroupHit};
+
+    #[test]
+    fn group_text_names_the_key_and_events() {
+        let g = GroupHit {
+            group: [
+                ("Computer".to_string(), Some("WS1".to_string())),
+                ("User".to_string(), None),
+            ]
+            .into_iter()
+            .collect(),
+            events: vec![3, 7],
+        };
+        assert_eq!(group_text(&g), "Computer=WS1, User=-: events 3, 7");
+        let g = GroupHit {
+            group: Default::default(),
+            events: vec![1],
+        };
+        assert_eq!(group_text(&g), "events 1");
+    }
 }
