@@ -251,35 +251,30 @@ fn eval(a: &EvalArgs) -> u8 {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let res = match a.format {
-        EvalFormat::Jsonl => hits
-            .iter()
-            .try_for_each(|h| {
-                let r = &rules[h.rule];
-                let obj = serde_json::json!({
-                    "event": h.event,
-                    "rule_id": r.meta.id,
-                    "rule_title": r.meta.title,
-                    "level": r.meta.level,
-                    "author": r.meta.author,
-                    "rule_path": r.meta.path.display().to_string(),
-                });
-                writeln!(w, "{obj}")
-            })
-            .and_then(|_| {
-                corr.hits.iter().try_for_each(|h| {
-                    let r = &rules[h.rule];
-                    let obj = serde_json::json!({
-                        "event": h.events,
-                        "rule_id": r.meta.id,
-                        "rule_title": r.meta.title,
-                        "level": r.meta.level,
-                        "author": r.meta.author,
-                        "rule_path": r.meta.path.display().to_string(),
-                        "group": group_json(h),
-                    });
-                    writeln!(w, "{obj}")
+        EvalFormat::Jsonl => {
+            // Everything after the event number depends on the rule only: written once per rule.
+            let mut tails: Vec<Option<String>> = vec![None; rules.len()];
+            hits.iter()
+                .try_for_each(|h| {
+                    let tail = tails[h.rule].get_or_insert_with(|| hit_tail(&rules[h.rule]));
+                    writeln!(w, "{{\"event\":{},{tail}}}", h.event)
                 })
-            }),
+                .and_then(|_| {
+                    corr.hits.iter().try_for_each(|h| {
+                        let r = &rules[h.rule];
+                        let obj = serde_json::json!({
+                            "event": h.events,
+                            "rule_id": r.meta.id,
+                            "rule_title": r.meta.title,
+                            "level": r.meta.level,
+                            "author": r.meta.author,
+                            "rule_path": r.meta.path.display().to_string(),
+                            "group": group_json(h),
+                        });
+                        writeln!(w, "{obj}")
+                    })
+                })
+        }
         EvalFormat::Table => write_hit_table(&mut w, &set, &hits, &corr.hits, n_events),
     };
     if res.and_then(|_| w.flush()).is_err() {
@@ -315,6 +310,20 @@ fn eval(a: &EvalArgs) -> u8 {
     } else {
         EXIT_OK
     }
+}
+
+/// The members of a hit's JSON line after `"event"`, in the order they are written:
+/// `"rule_id":..,"rule_title":..,"level":..,"author":..,"rule_path":..`.
+fn hit_tail(r: &crate::sigma::RuleInfo) -> String {
+    let json = |v: serde_json::Value| v.to_string();
+    format!(
+        "\"rule_id\":{},\"rule_title\":{},\"level\":{},\"author\":{},\"rule_path\":{}",
+        json(serde_json::json!(r.meta.id)),
+        json(serde_json::json!(r.meta.title)),
+        json(serde_json::json!(r.meta.level)),
+        json(serde_json::json!(r.meta.author)),
+        json(serde_json::json!(r.meta.path.display().to_string())),
+    )
 }
 
 /// Size of the parts a JSON Lines input is read and evaluated in (in parallel, memory bounded).

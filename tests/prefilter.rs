@@ -95,3 +95,86 @@ detection:
     assert_eq!(set.prefilter_stats(&[hit]), (1, 1, 1));
     assert_eq!(set.prefilter_stats(&[miss]), (1, 0, 0));
 }
+
+const REGEX_RULE: &str = r#"
+title: net config by regex
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        CommandLine|re: 'net\s+config'
+    condition: selection
+"#;
+
+#[test]
+fn a_regex_is_admitted_only_where_its_literal_occurs() {
+    // Every match of `net\s+config` starts with `net` and ends with `config`.
+    let set = set(REGEX_RULE);
+    let miss = sysmon_1(r"C:\Windows\System32\cmd.exe", "cmd /c whoami");
+    let near = sysmon_1(r"C:\Windows\System32\cmd.exe", "cmd /c ipconfig /all");
+    let hit = sysmon_1(r"C:\Windows\System32\net.exe", "NET   CONFIG workstation");
+    assert_eq!(set.prefilter_stats(&[miss]), (1, 0, 0));
+    // `config` is there but the regex does not match: admitted, evaluated, not matched.
+    assert_eq!(set.prefilter_stats(&[near]), (1, 1, 0));
+    // The regex is case-sensitive and `NET   CONFIG` does not match it; its folded literal is
+    // still found, so the rule is evaluated (the pre-filter over-admits, never under-admits).
+    assert_eq!(set.prefilter_stats(&[hit]), (1, 1, 0));
+}
+
+#[test]
+fn a_case_insensitive_regex_keeps_every_case_variant_the_regex_engine_accepts() {
+    // `(?i)s` also matches `ſ` (U+017F), whose lowercase is itself, not `s`: the needles must
+    // include that variant or the rule would be skipped on an event it matches.
+    let set = set(r#"
+title: password by regex
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        CommandLine|re: '(?i)password='
+    condition: selection
+"#);
+    let plain = sysmon_1(r"C:\x\a.exe", "a.exe PASSWORD=x");
+    let long_s = sysmon_1(r"C:\x\a.exe", "a.exe PAſSWORD=x");
+    let miss = sysmon_1(r"C:\x\a.exe", "a.exe user=x");
+    assert_eq!(set.prefilter_stats(&[plain]), (1, 1, 1));
+    assert_eq!(set.prefilter_stats(&[long_s]), (1, 1, 1));
+    assert_eq!(set.prefilter_stats(&[miss]), (1, 0, 0));
+}
+
+#[test]
+fn a_regex_without_a_required_literal_is_always_evaluated() {
+    let set = set(r#"
+title: any backtick obfuscation
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        CommandLine|re: '\w+`\w+'
+    condition: selection
+"#);
+    let ev = sysmon_1(r"C:\x\a.exe", "a.exe plain");
+    assert_eq!(set.prefilter_stats(&[ev]), (1, 1, 0));
+}
+
+#[test]
+fn a_single_non_ascii_character_is_a_needle() {
+    // Homoglyph rules search for one Cyrillic letter (two bytes in UTF-8).
+    let set = set(r#"
+title: cyrillic a
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        CommandLine|contains: "\u0410"
+    condition: selection
+"#);
+    let hit = sysmon_1(r"C:\x\a.exe", "a.exe p\u{0430}ypal");
+    let miss = sysmon_1(r"C:\x\a.exe", "a.exe paypal");
+    assert_eq!(set.prefilter_stats(&[hit]), (1, 1, 1));
+    assert_eq!(set.prefilter_stats(&[miss]), (1, 0, 0));
+}

@@ -88,7 +88,14 @@ impl AnySet {
             if needles[c].is_empty() {
                 continue;
             }
-            contains[c] = Some(aho_corasick::AhoCorasick::new(&needles[c]).ok()?);
+            // A contiguous NFA: built far faster than a DFA, and with the packed (SIMD) prefilter
+            // the AC crate puts in front of small sets, searched about as fast.
+            contains[c] = Some(
+                aho_corasick::AhoCorasick::builder()
+                    .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+                    .build(&needles[c])
+                    .ok()?,
+            );
         }
         Some(AnySet {
             contains,

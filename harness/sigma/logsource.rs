@@ -9,7 +9,7 @@
 //! rules of that source are evaluated.
 
 use super::compile::{compile_selection, CSel, FieldTable};
-use super::matcher::{fold, EventView};
+use super::matcher::{fold, parse_num, AtomKind, EventView};
 use super::rule::{selection_from_yaml, LogSource};
 use super::value::Leaf;
 use super::yaml::{parse_documents, Doc};
@@ -54,15 +54,17 @@ pub struct Source {
     pub location: Location,
 }
 
-/// All sources, with an index by `Channel` so an event is tested only against sources that can apply.
+/// All sources, with an index by the field value each source's `when` requires (`Channel`,
+/// `Table`, `_path`, ...) so an event is tested only against sources that can apply.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     pub sources: Vec<Source>,
-    /// Folded `Channel` value -> sources whose `when` requires that channel.
-    by_channel: HashMap<String, Vec<u32>>,
-    /// Sources without a channel requirement (tested on every event).
+    /// Per indexed field: folded value -> sources whose `when` requires the field to equal it.
+    by_text: Vec<(u32, HashMap<String, Vec<u32>>)>,
+    /// Per indexed field: number (its bits) -> sources whose `when` requires the field to equal it.
+    by_num: Vec<(u32, HashMap<u64, Vec<u32>>)>,
+    /// Sources without such a requirement (tested on every event).
     always: Vec<u32>,
-    channel_field: u32,
 }
 
 impl Router {
@@ -102,19 +104,39 @@ impl Router {
                 }
             }
         }
-        Router::new(sources, fields)
+        Router::new(sources)
     }
 
     /// Builds the router over explicit sources.
-    pub fn new(sources: Vec<Source>, fields: &mut FieldTable) -> Router {
-        let channel_field = fields.intern("Channel");
-        let mut by_channel: HashMap<String, Vec<u32>> = HashMap::new();
+    pub fn new(sources: Vec<Source>) -> Router {
+        fn slot<K>(
+            index: &mut Vec<(u32, HashMap<K, Vec<u32>>)>,
+            field: u32,
+        ) -> &mut HashMap<K, Vec<u32>> {
+            let k = match index.iter().position(|(f, _)| *f == field) {
+                Some(k) => k,
+                None => {
+                    index.push((field, HashMap::new()));
+                    index.len() - 1
+                }
+            };
+            &mut index[k].1
+        }
+        let mut by_text = Vec::new();
+        let mut by_num = Vec::new();
         let mut always = Vec::new();
         for (i, s) in sources.iter().enumerate() {
-            match s.when.as_ref().and_then(required_channels) {
-                Some(chs) => {
-                    for c in chs {
-                        by_channel.entry(c).or_default().push(i as u32);
+            match s.when.as_ref().and_then(required_values) {
+                Some((field, Required::Text(values))) => {
+                    let m = slot(&mut by_text, field);
+                    for v in values {
+                        m.entry(v).or_default().push(i as u32);
+                    }
+                }
+                Some((field, Required::Num(values))) => {
+                    let m = slot(&mut by_num, field);
+                    for v in values {
+                        m.entry(v).or_default().push(i as u32);
                     }
                 }
                 None => always.push(i as u32),
@@ -122,23 +144,43 @@ impl Router {
         }
         Router {
             sources,
-            by_channel,
+            by_text,
+            by_num,
             always,
-            channel_field,
         }
     }
 
     /// The sources an event belongs to, in mapping order.
     pub fn route(&self, sensor: Option<&str>, view: &EventView, out: &mut Vec<u32>) {
         out.clear();
-        if let Some(f) = view.field(self.channel_field) {
-            if let Some(a) = view.atoms_of(f).first() {
-                if let Some(list) = self.by_channel.get(view.lower(a)) {
-                    out.extend(
-                        list.iter()
-                            .copied()
-                            .filter(|&i| self.applies(i, sensor, view)),
-                    );
+        let mut take = |list: &Vec<u32>| {
+            out.extend(
+                list.iter()
+                    .copied()
+                    .filter(|&i| self.applies(i, sensor, view)),
+            )
+        };
+        for (field, index) in &self.by_text {
+            if let Some(f) = view.field(*field) {
+                for a in view.atoms_of(f) {
+                    if let Some(list) = index.get(view.lower(a)) {
+                        take(list);
+                    }
+                }
+            }
+        }
+        for (field, index) in &self.by_num {
+            if let Some(f) = view.field(*field) {
+                for a in view.atoms_of(f) {
+                    let n = match a.kind {
+                        AtomKind::Int(i) => Some(i as f64),
+                        AtomKind::Float(f) => Some(f),
+                        AtomKind::Bool(_) => None,
+                        AtomKind::Str => parse_num(view.orig(a)),
+                    };
+                    if let Some(list) = n.and_then(num_key).and_then(|k| index.get(&k)) {
+                        take(list);
+                    }
                 }
             }
         }
@@ -149,6 +191,8 @@ impl Router {
                 .filter(|&i| self.applies(i, sensor, view)),
         );
         out.sort_unstable();
+        // A field holding a list can reach one source through two of its values.
+        out.dedup();
     }
 
     fn applies(&self, i: u32, sensor: Option<&str>, view: &EventView) -> bool {
@@ -185,26 +229,59 @@ pub fn covers(source: &LogSource, rule: &LogSource) -> bool {
         && eq(&rule.service, &source.service)
 }
 
-/// When a source's `when` is a map that requires `Channel` to equal one of some literal values, those
-/// values (folded); otherwise `None`.
-fn required_channels(sel: &CSel) -> Option<Vec<String>> {
+/// Values a field must equal: folded texts, or numbers (as [`num_key`]).
+enum Required {
+    Text(Vec<String>),
+    Num(Vec<u64>),
+}
+
+/// The index key of a number: its bits, with `-0` as `0` (they are equal). `None` for NaN, which
+/// equals nothing.
+fn num_key(n: f64) -> Option<u64> {
+    if n.is_nan() {
+        None
+    } else if n == 0.0 {
+        Some(0.0f64.to_bits())
+    } else {
+        Some(n.to_bits())
+    }
+}
+
+/// When a source's `when` is a map with an item that requires a field to equal one of some values
+/// (plain case-insensitive strings, or numbers), that field and those values: every event the
+/// source applies to has one of them, so the router looks the source up by them. Other fields are
+/// preferred to `Channel` (many sources share a channel, `EventID` tells them apart), then the
+/// first such item is taken. Otherwise `None`.
+fn required_values(sel: &CSel) -> Option<(u32, Required)> {
     let CSel::All(items) = sel else { return None };
-    let item = items
-        .iter()
-        .find(|i| i.spec.field.as_deref() == Some("Channel") && !i.negate)?;
-    if item.groups.len() > 1 && item.linking == super::value::Linking::All {
-        return None;
-    }
-    let mut out = Vec::new();
-    for g in &item.spec.groups {
-        for leaf in g {
-            match leaf {
-                Leaf::Str { pat, .. } => out.push(fold(&pat.as_plain()?)),
-                _ => return None,
-            }
+    let values = |item: &super::compile::CItem| -> Option<(u32, Required)> {
+        let field = item.field?;
+        if item.negate || item.groups.len() > 1 && item.linking == super::value::Linking::All {
+            return None;
         }
-    }
-    Some(out)
+        let leaves = || item.spec.groups.iter().flatten();
+        let required = if leaves().all(|l| matches!(l, Leaf::Num(_))) {
+            let nums = leaves().map(|l| match l {
+                Leaf::Num(n) => num_key(*n),
+                _ => None,
+            });
+            Required::Num(nums.collect::<Option<Vec<u64>>>()?)
+        } else {
+            let texts = leaves().map(|l| match l {
+                Leaf::Str { pat, cased: false } => pat.as_plain().map(|p| fold(&p)),
+                _ => None,
+            });
+            Required::Text(texts.collect::<Option<Vec<String>>>()?)
+        };
+        match &required {
+            Required::Text(v) if v.is_empty() => None,
+            Required::Num(v) if v.is_empty() => None,
+            _ => Some((field, required)),
+        }
+    };
+    let is_channel = |i: &&super::compile::CItem| i.spec.field.as_deref() == Some("Channel");
+    let other = items.iter().filter(|i| !is_channel(i)).find_map(values);
+    other.or_else(|| items.iter().filter(is_channel).find_map(values))
 }
 
 fn parse_mapping(
@@ -291,9 +368,17 @@ fn parse_source(
             return None;
         }
     };
+    // Diagnostics and item lines point at the source's line: a document without text says so
+    // (and spares searching the whole mapping for each key).
+    let at_source = Doc {
+        value: Yaml::Null,
+        text: String::new(),
+        first_line: line,
+        index: doc.index,
+    };
     let mut sel = |key: &str| -> Result<Option<CSel>, ()> {
         let Some(v) = get(key) else { return Ok(None) };
-        let (s, d) = selection_from_yaml(doc, path, &[&name, key], v);
+        let (s, d) = selection_from_yaml(&at_source, path, &[&name, key], v);
         let failed = d.iter().any(|x| x.severity == crate::diag::Severity::Error);
         diags.extend(d.into_iter().map(|mut x| {
             x.location = loc.clone();

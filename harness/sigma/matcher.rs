@@ -601,7 +601,7 @@ impl LeafMatcher {
 }
 
 /// A decimal number in text (surrounding spaces allowed); hex and other forms are not numbers.
-fn parse_num(s: &str) -> Option<f64> {
+pub(crate) fn parse_num(s: &str) -> Option<f64> {
     let t = s.trim();
     if t.is_empty()
         || !t

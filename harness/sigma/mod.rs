@@ -349,7 +349,7 @@ impl RuleSet {
         let router = if opts.routing {
             Router::load(&opts.mappings, &mut fields, &mut diagnostics)
         } else {
-            Router::new(Vec::new(), &mut fields)
+            Router::new(Vec::new())
         };
         let mut buckets = vec![Vec::new(); router.sources.len()];
         let mut unrouted = Vec::new();

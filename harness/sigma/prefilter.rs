@@ -13,10 +13,18 @@ use super::compile::{CItem, CSel, CompiledRule, Expr};
 use super::matcher::fold;
 use super::value::{Leaf, Linking};
 use aho_corasick::AhoCorasick;
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use std::collections::HashMap;
 
-/// Shortest literal worth indexing; shorter ones make the requirement "always evaluate".
+/// Shortest literal worth indexing; shorter ones make the requirement "always evaluate". A single
+/// non-ASCII character (two bytes or more: the Cyrillic look-alikes rules search for) is rare enough
+/// in Windows and Linux telemetry to be worth it too.
 const MIN_NEEDLE: usize = 3;
+
+/// Whether a folded literal is worth a needle (see [`MIN_NEEDLE`]).
+fn indexable(lit: &str) -> bool {
+    (lit.len() >= MIN_NEEDLE || lit.len() >= 2 && !lit.is_ascii()) && !lit.contains('\u{0}')
+}
 
 /// Largest needle set (count, total bytes) scanned with a DFA rather than an NFA: a DFA scans
 /// fastest, but its size and build time grow with the needles' bytes.
@@ -268,8 +276,62 @@ fn leaf_req(field: Option<u32>, l: &Leaf) -> Req {
     match l {
         Leaf::Str { pat, .. } => {
             let lit = fold(&pat.longest_literal()?);
-            (lit.len() >= MIN_NEEDLE && !lit.contains('\u{0}')).then(|| vec![(field, lit)])
+            indexable(&lit).then(|| vec![(field, lit)])
+        }
+        Leaf::Regex {
+            pattern,
+            insensitive,
+            multiline,
+            dotall,
+        } => {
+            let hir = regex_syntax::ParserBuilder::new()
+                .case_insensitive(*insensitive)
+                .multi_line(*multiline)
+                .dot_matches_new_line(*dotall)
+                .build()
+                .parse(pattern)
+                .ok()?;
+            let reqs = [ExtractKind::Prefix, ExtractKind::Suffix]
+                .map(|kind| regex_literals(field, &hir, kind));
+            reqs.into_iter().fold(None, best)
         }
         _ => None,
     }
+}
+
+/// Literals one of which every match of a regex starts with (`Prefix`) or ends with (`Suffix`),
+/// folded: a match is a run of whole characters of the value, and folding goes character by
+/// character, so the folded value contains the folded literal. `None` when the regex has no such
+/// finite set, or one of its literals is too short to index once cut to whole characters.
+/// Case-insensitive regexes give every case variant the regex engine accepts (`ſ` for `s`, the
+/// Kelvin sign for `k`), and each is folded, so none is lost.
+fn regex_literals(field: Option<u32>, hir: &regex_syntax::hir::Hir, kind: ExtractKind) -> Req {
+    let mut ex = Extractor::new();
+    ex.kind(kind.clone());
+    let seq = ex.extract(hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(lits.len());
+    for l in lits {
+        let b = l.as_bytes();
+        // A literal cut to a byte limit can end (prefix) or start (suffix) inside a character.
+        let text = match kind {
+            ExtractKind::Suffix => (0..4.min(b.len() + 1))
+                .find_map(|i| b.get(i..).and_then(|t| std::str::from_utf8(t).ok()))?,
+            _ => match std::str::from_utf8(b) {
+                Ok(t) => t,
+                Err(e) => std::str::from_utf8(b.get(..e.valid_up_to())?).ok()?,
+            },
+        };
+        let lit = fold(text);
+        if !indexable(&lit) {
+            return None;
+        }
+        out.push((field, lit));
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
 }

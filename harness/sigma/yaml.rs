@@ -29,15 +29,12 @@ impl Doc {
     /// walking the text for each key in turn; falls back to the deepest key found, then the document's
     /// first line.
     pub fn line_of(&self, keys: &[&str]) -> usize {
-        let lines: Vec<&str> = self.text.lines().collect();
-        let mut from = 0;
+        // One pass: each key is searched after the line of the one before.
+        let mut lines = self.text.lines().enumerate();
         let mut found = None;
         for key in keys {
-            match (from..lines.len()).find(|&i| line_has_key(lines[i], key)) {
-                Some(i) => {
-                    found = Some(i);
-                    from = i + 1;
-                }
+            match lines.find(|(_, l)| line_has_key(l, key)) {
+                Some((i, _)) => found = Some(i),
                 None => break,
             }
         }

@@ -150,7 +150,8 @@ impl<'de> serde::Deserialize<'de> for J<'de> {
                 Ok(J::Array(out))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<J<'de>, A::Error> {
-                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(0));
+                // serde_json gives no size hint; most objects of a record are small.
+                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(8));
                 while let Some(k) = a.next_key::<CowKey<'de>>()? {
                     let v = a.next_value::<J<'de>>()?;
                     out.push((k.0, v));
@@ -217,7 +218,7 @@ pub(crate) fn event_from_j(v: &J<'_>) -> Event {
     let J::Object(obj) = v else {
         return Event::default();
     };
-    let mut f = Fields::default();
+    let mut f = Fields::with_capacity(obj.len().max(32));
     if let Some(J::Object(ev)) = obj.field("Event") {
         if ev.field("System").is_some_and(J::is_object) {
             evtx_event(&mut f, ev);
@@ -264,12 +265,23 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     }
 }
 
-/// Fields being collected. Names stay unique: a short record is searched linearly (cheaper than
-/// hashing and copying every name), a long one through an index built once it grows.
+/// Fields being collected. Names stay unique: a short record is searched linearly through a tag
+/// per name (cheaper than hashing and copying every name), a long one through an index built once
+/// it grows.
 #[derive(Default)]
 struct Fields {
     fields: Vec<(String, Value)>,
+    /// Per field, [`tag`] of its name: names with different tags differ.
+    tags: Vec<u32>,
     index: Option<HashMap<String, usize>>,
+}
+
+/// A cheap fingerprint of a field name (length, first, middle and last byte): equal names have
+/// equal tags, so a lookup compares whole names only where tags agree.
+fn tag(name: &str) -> u32 {
+    let b = name.as_bytes();
+    let at = |i: usize| b.get(i).copied().unwrap_or(0) as u32;
+    (b.len() as u32 & 0xff) | at(0) << 8 | at(b.len() / 2) << 16 | at(b.len().wrapping_sub(1)) << 24
 }
 
 /// Field count above which names are looked up through an index.
@@ -285,10 +297,24 @@ enum Put<'a> {
 }
 
 impl Fields {
+    fn with_capacity(n: usize) -> Fields {
+        Fields {
+            fields: Vec::with_capacity(n),
+            tags: Vec::with_capacity(n),
+            index: None,
+        }
+    }
+
     fn position(&self, name: &str) -> Option<usize> {
         match &self.index {
             Some(ix) => ix.get(name).copied(),
-            None => self.fields.iter().position(|(k, _)| k == name),
+            None => {
+                let t = tag(name);
+                self.tags
+                    .iter()
+                    .zip(&self.fields)
+                    .position(|(&u, (k, _))| u == t && k == name)
+            }
         }
     }
 
@@ -306,6 +332,7 @@ impl Fields {
         if let Some(ix) = &mut self.index {
             ix.insert(name.clone(), self.fields.len());
         }
+        self.tags.push(tag(&name));
         self.fields.push((name, value));
         if self.index.is_none() && self.fields.len() > INDEX_ABOVE {
             self.index = Some(
