@@ -17,7 +17,6 @@
 //! This module never panics on input, never drops a field the source wrote (only `xmlns`
 //! declarations), and never changes a value's type.
 
-use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use serde_json::Value as Json;
@@ -151,7 +150,7 @@ impl<'de> serde::Deserialize<'de> for J<'de> {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<J<'de>, A::Error> {
                 // serde_json gives no size hint; most objects of a record are small.
-                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(8));
+                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(16));
                 while let Some(k) = a.next_key::<CowKey<'de>>()? {
                     let v = a.next_value::<J<'de>>()?;
                     out.push((k.0, v));
@@ -218,7 +217,7 @@ pub(crate) fn event_from_j(v: &J<'_>) -> Event {
     let J::Object(obj) = v else {
         return Event::default();
     };
-    let mut f = Fields::with_capacity(obj.len().max(32));
+    let mut f = Fields::with_capacity(obj.len().max(48));
     if let Some(J::Object(ev)) = obj.field("Event") {
         if ev.field("System").is_some_and(J::is_object) {
             evtx_event(&mut f, ev);
@@ -265,27 +264,32 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     }
 }
 
-/// Fields being collected. Names stay unique: a short record is searched linearly through a tag
-/// per name (cheaper than hashing and copying every name), a long one through an index built once
-/// it grows.
+/// Fields being collected. Names stay unique: each is found through a small open-addressing table
+/// of field positions keyed by a hash of the name (no name is copied or hashed twice).
 #[derive(Default)]
 struct Fields {
     fields: Vec<(String, Value)>,
-    /// Per field, [`tag`] of its name: names with different tags differ.
-    tags: Vec<u32>,
-    index: Option<HashMap<String, usize>>,
+    /// Power-of-two table of `position + 1` (0 = empty), at most half full.
+    table: Vec<u32>,
 }
 
-/// A cheap fingerprint of a field name (length, first, middle and last byte): equal names have
-/// equal tags, so a lookup compares whole names only where tags agree.
-fn tag(name: &str) -> u32 {
-    let b = name.as_bytes();
-    let at = |i: usize| b.get(i).copied().unwrap_or(0) as u32;
-    (b.len() as u32 & 0xff) | at(0) << 8 | at(b.len() / 2) << 16 | at(b.len().wrapping_sub(1)) << 24
+/// FNV-1a over the name's bytes: short names, no setup cost.
+fn name_hash(name: &str) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name.as_bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as usize
 }
 
-/// Field count above which names are looked up through an index.
-const INDEX_ABOVE: usize = 48;
+/// `a`, `sep`, `b` as one new string (what `format!("{a}{sep}{b}")` gives, without formatting).
+fn join(a: &str, sep: char, b: &str) -> String {
+    let mut s = String::with_capacity(a.len() + 1 + b.len());
+    s.push_str(a);
+    s.push(sep);
+    s.push_str(b);
+    s
+}
 
 /// How a field is stored.
 #[derive(Clone, Copy)]
@@ -298,23 +302,34 @@ enum Put<'a> {
 
 impl Fields {
     fn with_capacity(n: usize) -> Fields {
-        Fields {
+        let mut f = Fields {
             fields: Vec::with_capacity(n),
-            tags: Vec::with_capacity(n),
-            index: None,
+            table: Vec::new(),
+        };
+        f.table = vec![0; (2 * n).next_power_of_two().max(16)];
+        f
+    }
+
+    /// The table slot of `name`: the one holding it, or the empty one where it would go.
+    fn slot(&self, name: &str) -> usize {
+        let mask = self.table.len() - 1;
+        let mut i = name_hash(name) & mask;
+        loop {
+            match self.table[i] {
+                0 => return i,
+                p if self.fields[p as usize - 1].0 == name => return i,
+                _ => i = (i + 1) & mask,
+            }
         }
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        match &self.index {
-            Some(ix) => ix.get(name).copied(),
-            None => {
-                let t = tag(name);
-                self.tags
-                    .iter()
-                    .zip(&self.fields)
-                    .position(|(&u, (k, _))| u == t && k == name)
-            }
+        if self.table.is_empty() {
+            return None;
+        }
+        match self.table[self.slot(name)] {
+            0 => None,
+            p => Some(p as usize - 1),
         }
     }
 
@@ -323,33 +338,32 @@ impl Fields {
     }
 
     fn set(&mut self, name: String, value: Value) {
-        if let Some(i) = self.position(&name) {
-            if let Some(slot) = self.fields.get_mut(i) {
-                slot.1 = value;
-                return;
+        if 2 * (self.fields.len() + 1) > self.table.len() {
+            self.grow();
+        }
+        let i = self.slot(&name);
+        match self.table[i] {
+            0 => {
+                self.fields.push((name, value));
+                self.table[i] = self.fields.len() as u32;
             }
+            p => self.fields[p as usize - 1].1 = value,
         }
-        if let Some(ix) = &mut self.index {
-            ix.insert(name.clone(), self.fields.len());
-        }
-        self.tags.push(tag(&name));
-        self.fields.push((name, value));
-        if self.index.is_none() && self.fields.len() > INDEX_ABOVE {
-            self.index = Some(
-                self.fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (k, _))| (k.clone(), i))
-                    .collect(),
-            );
+    }
+
+    /// Doubles the table (at least 16 slots) and re-inserts every name.
+    fn grow(&mut self) {
+        let size = (self.table.len() * 2).max(16);
+        self.table = vec![0; size];
+        for k in 0..self.fields.len() {
+            let i = self.slot(&self.fields[k].0);
+            self.table[i] = k as u32 + 1;
         }
     }
 
     fn put(&mut self, how: Put<'_>, name: String, value: Value) {
         match how {
-            Put::Data(container) if self.has(&name) => {
-                self.set(format!("{container}.{name}"), value)
-            }
+            Put::Data(container) if self.has(&name) => self.set(join(container, '.', &name), value),
             _ => self.set(name, value),
         }
     }
@@ -379,7 +393,7 @@ fn flat(f: &mut Fields, name: String, v: &J<'_>, how: Put<'_>) {
     match v {
         J::Object(m) if !m.is_empty() => {
             for (k, c) in m {
-                flat(f, format!("{name}.{k}"), c, how);
+                flat(f, join(&name, '.', k), c, how);
             }
         }
         _ => f.put(how, name, from_j(v)),
@@ -418,7 +432,7 @@ fn attributes(f: &mut Fields, name: &str, attrs: &J<'_>, how: Put<'_>) {
         J::Object(m) => {
             for (a, v) in m {
                 if !is_xmlns(a) {
-                    flat(f, format!("{name}_{a}"), v, how);
+                    flat(f, join(name, '_', a), v, how);
                 }
             }
         }
@@ -444,14 +458,14 @@ fn element(f: &mut Fields, name: String, v: &J<'_>, how: Put<'_>) {
             attributes(f, &name, c, how);
         } else if let Some(a) = at_attribute(k) {
             if !is_xmlns(a) {
-                flat(f, format!("{name}_{a}"), c, how);
+                flat(f, join(&name, '_', a), c, how);
             }
         } else if k == "#text" {
             f.put(how, name.clone(), from_j(c));
         } else if let Some(base) = separate_attributes(k, c) {
-            attributes(f, &format!("{name}.{}", strip_spaces(base)), c, how);
+            attributes(f, &join(&name, '.', &strip_spaces(base)), c, how);
         } else {
-            element(f, format!("{name}.{}", strip_spaces(k)), c, how);
+            element(f, join(&name, '.', &strip_spaces(k)), c, how);
         }
     }
 }
@@ -486,7 +500,7 @@ fn system(f: &mut Fields, v: &J<'_>) {
             for (k, c) in m {
                 match at_attribute(k) {
                     Some(a) if is_xmlns(a) => {}
-                    Some(a) => flat(f, format!("System_{a}"), c, Put::Set),
+                    Some(a) => flat(f, join("System", '_', a), c, Put::Set),
                     None if k == "#attributes" => attributes(f, "System", c, Put::Set),
                     None => match separate_attributes(k, c) {
                         Some(base) => attributes(f, base, c, Put::Set),
@@ -514,7 +528,7 @@ fn event_data(f: &mut Fields, v: &J<'_>) {
             attributes(f, "EventData", c, HOW);
         } else if let Some(a) = at_attribute(k) {
             if !is_xmlns(a) {
-                flat(f, format!("EventData_{a}"), c, HOW);
+                flat(f, join("EventData", '_', a), c, HOW);
             }
         } else if k == "#text" {
             f.put(HOW, "EventData".to_string(), from_j(c));
