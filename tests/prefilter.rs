@@ -178,3 +178,46 @@ detection:
     assert_eq!(set.prefilter_stats(&[hit]), (1, 1, 1));
     assert_eq!(set.prefilter_stats(&[miss]), (1, 0, 0));
 }
+
+#[test]
+fn keywords_are_searched_per_source_and_none_is_lost() {
+    // The System channel serves both rules: its source's keyword set includes the set of the
+    // `product: windows` source, which is then not searched on its own. A Sysmon event is searched
+    // only for the `product: windows` keywords.
+    let set = set(r#"
+title: any windows keyword
+logsource:
+    product: windows
+detection:
+    keywords:
+        - 'mimikatz'
+    condition: keywords
+---
+title: system keyword
+logsource:
+    product: windows
+    service: system
+detection:
+    keywords:
+        - 'zerologon'
+    condition: keywords
+"#);
+    let system = |text: &str| {
+        event(&[
+            ("Channel", "System"),
+            ("EventID", "7045"),
+            ("ImagePath", text),
+        ])
+    };
+    assert_eq!(
+        set.prefilter_stats(&[system(r"C:\x\mimikatz.exe")]),
+        (2, 1, 1)
+    );
+    assert_eq!(
+        set.prefilter_stats(&[system(r"C:\x\zerologon.exe")]),
+        (2, 1, 1)
+    );
+    assert_eq!(set.prefilter_stats(&[system(r"C:\x\svc.exe")]), (2, 0, 0));
+    let sysmon = sysmon_1(r"C:\x\zerologon.exe", "zerologon.exe mimikatz");
+    assert_eq!(set.prefilter_stats(&[sysmon]), (1, 1, 1));
+}

@@ -154,6 +154,7 @@ pub struct Scratch {
     saved: Vec<(u32, u32)>,
     seen: Vec<u32>,
     seen_list: Vec<u32>,
+    keyword_sets: Vec<u32>,
     cands: Vec<u32>,
     cand_stamp: Vec<u32>,
     fired: Vec<u32>,
@@ -385,7 +386,11 @@ impl RuleSet {
         }
         let prefilter = opts.prefilter.then(|| {
             let refs: Vec<Option<&CompiledRule>> = compiled.iter().map(|c| c.as_ref()).collect();
-            Prefilter::build(&refs)
+            let mut pf = Prefilter::build(&refs);
+            if opts.routing {
+                pf.split_keywords(&buckets);
+            }
+            pf
         });
         let needled = |r: u32| {
             prefilter
@@ -535,8 +540,11 @@ impl RuleSet {
                 .atoms
                 .get(sc.view.original_atoms as usize)
                 .map_or(sc.view.lower.len(), |a| a.lower.0 as usize);
+            let sources: &[u32] = if self.routing { &sc.sources } else { &[] };
             pf.scan_keywords(
                 sc.view.lower.get(..original_end).unwrap_or(""),
+                sources,
+                &mut sc.keyword_sets,
                 &mut sc.seen,
                 &mut sc.seen_list,
                 stamp,

@@ -39,6 +39,10 @@ type Req = Option<Vec<Needle>>;
 #[derive(Debug, Clone)]
 struct Automaton {
     ac: AhoCorasick,
+    /// For small sets, a packed (SIMD) searcher that tells at once whether any needle occurs: most
+    /// values hold none, and the automaton's own prefilter can be a rare-byte scan that stops on
+    /// every `:` or `\\` (ten times slower on event text, measured).
+    quick: Option<aho_corasick::packed::Searcher>,
     ids: Vec<u32>,
 }
 
@@ -56,10 +60,18 @@ impl Automaton {
             .kind(Some(kind))
             .build(&texts)
             .ok()?;
-        Some(Automaton { ac, ids })
+        // `Searcher::new` gives `None` where no SIMD searcher exists (too many needles, or no
+        // SSSE3/AVX2): the automaton alone is used then.
+        let quick = aho_corasick::packed::Searcher::new(&texts);
+        Some(Automaton { ac, quick, ids })
     }
 
     fn scan(&self, haystack: &str, seen: &mut [u32], list: &mut Vec<u32>, stamp: u32) {
+        if let Some(q) = &self.quick {
+            if q.find(haystack).is_none() {
+                return;
+            }
+        }
         for m in self.ac.find_overlapping_iter(haystack) {
             let Some(&id) = self.ids.get(m.pattern().as_usize()) else {
                 continue;
@@ -77,8 +89,15 @@ impl Automaton {
 /// The pre-filter over a rule set.
 #[derive(Debug, Clone)]
 pub struct Prefilter {
-    /// Keyword needles, searched in every value the sensor wrote.
+    /// Keyword needles, searched in every value the sensor wrote (events no source takes).
     keywords: Option<Automaton>,
+    /// Every keyword needle: (folded text, needle id).
+    keyword_needles: Vec<(String, u32)>,
+    /// Distinct per-source keyword needle sets: the automaton over one set's needles, and the sets
+    /// (indices into this list) it includes, which need no scan of their own beside it.
+    keyword_sets: Vec<(Automaton, Vec<u32>)>,
+    /// Per source: its keyword needle set (the keyword needles of the rules that source serves).
+    source_keywords: Vec<Option<u32>>,
     /// Per field id: the needles of items on that field, searched in that field's values only.
     by_field: Vec<Option<Automaton>>,
     /// Per rule: needle ids (any present = evaluate), or `None` = always evaluate.
@@ -127,7 +146,7 @@ impl Prefilter {
         let keywords = if keyword_needles.is_empty() {
             None
         } else {
-            let a = Automaton::build(keyword_needles);
+            let a = Automaton::build(keyword_needles.clone());
             ok &= a.is_some();
             a
         };
@@ -150,10 +169,68 @@ impl Prefilter {
         }
         Prefilter {
             keywords,
+            keyword_needles,
+            keyword_sets: Vec::new(),
+            source_keywords: Vec::new(),
             by_field,
             rule_needles,
             needle_count: needles.len(),
         }
+    }
+
+    /// Gives each source (`buckets[s]`: the rules it serves) the keyword needles of its own rules,
+    /// so an event is searched only for the keywords of the rules it is routed to: one rule for any
+    /// Windows event (`product: windows` keywords) makes a handful of needles, not every keyword of
+    /// every service. Sources with the same set share one automaton. Without this (or when an
+    /// automaton cannot be built) events are searched for every keyword needle.
+    pub fn split_keywords(&mut self, buckets: &[Vec<u32>]) {
+        let is_keyword: HashMap<u32, &str> = self
+            .keyword_needles
+            .iter()
+            .map(|(t, id)| (*id, t.as_str()))
+            .collect();
+        let mut sets: Vec<Vec<u32>> = Vec::new();
+        let mut source_keywords = Vec::with_capacity(buckets.len());
+        for bucket in buckets {
+            let mut set: Vec<u32> = bucket
+                .iter()
+                .filter_map(|&r| self.rule_needles.get(r as usize).and_then(Option::as_ref))
+                .flatten()
+                .copied()
+                .filter(|id| is_keyword.contains_key(id))
+                .collect();
+            set.sort_unstable();
+            set.dedup();
+            if set.is_empty() {
+                source_keywords.push(None);
+                continue;
+            }
+            let k = match sets.iter().position(|s| *s == set) {
+                Some(k) => k,
+                None => {
+                    sets.push(set);
+                    sets.len() - 1
+                }
+            };
+            source_keywords.push(Some(k as u32));
+        }
+        let mut keyword_sets = Vec::with_capacity(sets.len());
+        for (k, set) in sets.iter().enumerate() {
+            let needles = set
+                .iter()
+                .map(|id| (is_keyword[id].to_string(), *id))
+                .collect();
+            let Some(a) = Automaton::build(needles) else {
+                return;
+            };
+            let included = (0..sets.len())
+                .filter(|&j| j != k && sets[j].iter().all(|id| set.binary_search(id).is_ok()))
+                .map(|j| j as u32)
+                .collect();
+            keyword_sets.push((a, included));
+        }
+        self.keyword_sets = keyword_sets;
+        self.source_keywords = source_keywords;
     }
 
     /// Sizes the marks for this pre-filter's needles and starts a new event's list.
@@ -185,10 +262,49 @@ impl Prefilter {
         }
     }
 
-    /// Same for the keyword needles, over the folded texts of every value the sensor wrote.
-    pub fn scan_keywords(&self, haystack: &str, seen: &mut [u32], list: &mut Vec<u32>, stamp: u32) {
-        if let Some(a) = &self.keywords {
-            a.scan(haystack, seen, list, stamp);
+    /// Same for the keyword needles, over the folded texts of every value the sensor wrote: those
+    /// of the rules of `sources` (the event's sources; empty: every keyword needle). `sets` is
+    /// scratch space.
+    pub fn scan_keywords(
+        &self,
+        haystack: &str,
+        sources: &[u32],
+        sets: &mut Vec<u32>,
+        seen: &mut [u32],
+        list: &mut Vec<u32>,
+        stamp: u32,
+    ) {
+        if sources.is_empty() || self.source_keywords.is_empty() {
+            if let Some(a) = &self.keywords {
+                a.scan(haystack, seen, list, stamp);
+            }
+            return;
+        }
+        sets.clear();
+        sets.extend(
+            sources
+                .iter()
+                .filter_map(|&s| self.source_keywords.get(s as usize).copied().flatten()),
+        );
+        sets.sort_unstable();
+        sets.dedup();
+        for i in 0..sets.len() {
+            let k = sets[i];
+            let Some((a, _)) = self.keyword_sets.get(k as usize) else {
+                continue;
+            };
+            // A set another of the event's sets includes is found by that set's scan.
+            let covered = sets.iter().any(|&j| {
+                j != k
+                    && self
+                        .keyword_sets
+                        .get(j as usize)
+                        .is_some_and(|(_, inc)| inc.contains(&k))
+                // Two equal sets cannot occur (sets are distinct), so no pair skips both.
+            });
+            if !covered {
+                a.scan(haystack, seen, list, stamp);
+            }
         }
     }
 
