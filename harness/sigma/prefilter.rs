@@ -50,19 +50,21 @@ impl Automaton {
     fn build(needles: Vec<(String, u32)>) -> Option<Automaton> {
         let (texts, ids): (Vec<String>, Vec<u32>) = needles.into_iter().unzip();
         let bytes: usize = texts.iter().map(String::len).sum();
-        let kind = if texts.len() <= DFA_MAX_NEEDLES.0 && bytes <= DFA_MAX_NEEDLES.1 {
-            aho_corasick::AhoCorasickKind::DFA
-        } else {
-            aho_corasick::AhoCorasickKind::ContiguousNFA
-        };
+        // `Searcher::new` gives `None` where no SIMD searcher exists (too many needles, or no
+        // SSSE3/AVX2): the automaton alone is used then. With one, the automaton only runs on the
+        // rare values that hold a needle, so it is the kind that builds fastest.
+        let quick = aho_corasick::packed::Searcher::new(&texts);
+        let kind =
+            if quick.is_none() && texts.len() <= DFA_MAX_NEEDLES.0 && bytes <= DFA_MAX_NEEDLES.1 {
+                aho_corasick::AhoCorasickKind::DFA
+            } else {
+                aho_corasick::AhoCorasickKind::ContiguousNFA
+            };
         let ac = AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::Standard)
             .kind(Some(kind))
             .build(&texts)
             .ok()?;
-        // `Searcher::new` gives `None` where no SIMD searcher exists (too many needles, or no
-        // SSSE3/AVX2): the automaton alone is used then.
-        let quick = aho_corasick::packed::Searcher::new(&texts);
         Some(Automaton { ac, quick, ids })
     }
 
