@@ -249,7 +249,7 @@ fn eval(a: &EvalArgs) -> u8 {
     hits.retain(|h| set.reports(h.rule));
     let rules = set.rules();
     let stdout = std::io::stdout();
-    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let res = match a.format {
         EvalFormat::Jsonl => {
             // Everything after the event number depends on the rule only: written once per rule.
