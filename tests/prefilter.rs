@@ -221,3 +221,25 @@ detection:
     let sysmon = sysmon_1(r"C:\x\zerologon.exe", "zerologon.exe mimikatz");
     assert_eq!(set.prefilter_stats(&[sysmon]), (1, 1, 1));
 }
+
+#[test]
+fn every_field_an_and_needs_is_checked_before_the_rule_is_evaluated() {
+    // The first clause (the longest literal) makes the rule a candidate; the other must hold too.
+    let set = set(r#"
+title: system32 tool with a rare flag
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        Image|contains: '\windows\system32\'
+        CommandLine|contains: '-exfil'
+    condition: selection
+"#);
+    let common = sysmon_1(r"C:\Windows\System32\cmd.exe", "cmd /c whoami");
+    let both = sysmon_1(r"C:\Windows\System32\cmd.exe", "cmd /c tool -exfil");
+    let rare_only = sysmon_1(r"C:\tools\tool.exe", "tool -exfil");
+    assert_eq!(set.prefilter_stats(&[common]), (1, 0, 0));
+    assert_eq!(set.prefilter_stats(&[both]), (1, 1, 1));
+    assert_eq!(set.prefilter_stats(&[rare_only]), (1, 0, 0));
+}

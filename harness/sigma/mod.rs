@@ -586,7 +586,9 @@ impl RuleSet {
                 {
                     if sc.cand_stamp[r as usize] != stamp {
                         sc.cand_stamp[r as usize] = stamp;
-                        sc.cands.push(r);
+                        if pf.rest_holds(r as usize, &sc.seen, stamp) {
+                            sc.cands.push(r);
+                        }
                     }
                 }
             }

@@ -33,7 +33,15 @@ const DFA_MAX_NEEDLES: (usize, usize) = (500, 32 << 10);
 /// A literal and where it must occur: in field `Some(id)`, or (keywords) in any value.
 type Needle = (Option<u32>, String);
 
+/// One clause: any of these needles (`None`: no requirement).
 type Req = Option<Vec<Needle>>;
+
+/// Clauses that must all hold (each: any of its needles), strongest first; `None`: no requirement.
+type Cnf = Option<Vec<Vec<Needle>>>;
+
+/// Most clauses kept per requirement: the first admits a rule as a candidate, the others must also
+/// hold before it is evaluated.
+const MAX_CLAUSES: usize = 3;
 
 /// One automaton and the global needle id of each of its patterns.
 #[derive(Debug, Clone)]
@@ -102,8 +110,12 @@ pub struct Prefilter {
     source_keywords: Vec<Option<u32>>,
     /// Per field id: the needles of items on that field, searched in that field's values only.
     by_field: Vec<Option<Automaton>>,
-    /// Per rule: needle ids (any present = evaluate), or `None` = always evaluate.
+    /// Per rule: needle ids (any present = a candidate), or `None` = always evaluate.
     pub rule_needles: Vec<Option<Vec<u32>>>,
+    /// Per rule: further clauses (needle ids, any present) that must all hold too: an AND of
+    /// literals in different fields (`Image|contains` a common path and `CommandLine|contains` a
+    /// rare word) needs both, whichever admitted it.
+    rule_more: Vec<Vec<Vec<u32>>>,
     pub needle_count: usize,
 }
 
@@ -112,22 +124,25 @@ impl Prefilter {
         let mut ids: HashMap<Needle, u32> = HashMap::new();
         let mut needles: Vec<Needle> = Vec::new();
         let mut rule_needles = Vec::with_capacity(rules.len());
-        for r in rules {
-            let req = r.and_then(rule_req);
-            rule_needles.push(req.map(|set| {
-                let mut v: Vec<u32> = set
-                    .into_iter()
-                    .map(|n| {
-                        *ids.entry(n.clone()).or_insert_with(|| {
-                            needles.push(n);
-                            (needles.len() - 1) as u32
-                        })
+        let mut rule_more: Vec<Vec<Vec<u32>>> = Vec::with_capacity(rules.len());
+        let mut intern = |set: Vec<Needle>| -> Vec<u32> {
+            let mut v: Vec<u32> = set
+                .into_iter()
+                .map(|n| {
+                    *ids.entry(n.clone()).or_insert_with(|| {
+                        needles.push(n);
+                        (needles.len() - 1) as u32
                     })
-                    .collect();
-                v.sort_unstable();
-                v.dedup();
-                v
-            }));
+                })
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        for r in rules {
+            let mut clauses = r.and_then(rule_req).unwrap_or_default().into_iter();
+            rule_needles.push(clauses.next().map(&mut intern));
+            rule_more.push(clauses.map(&mut intern).collect());
         }
         let mut keyword_needles = Vec::new();
         let mut field_needles: Vec<Vec<(String, u32)>> = Vec::new();
@@ -168,6 +183,9 @@ impl Prefilter {
             for r in rule_needles.iter_mut() {
                 *r = None;
             }
+            for r in rule_more.iter_mut() {
+                r.clear();
+            }
         }
         Prefilter {
             keywords,
@@ -176,6 +194,7 @@ impl Prefilter {
             source_keywords: Vec::new(),
             by_field,
             rule_needles,
+            rule_more,
             needle_count: needles.len(),
         }
     }
@@ -196,8 +215,11 @@ impl Prefilter {
         for bucket in buckets {
             let mut set: Vec<u32> = bucket
                 .iter()
-                .filter_map(|&r| self.rule_needles.get(r as usize).and_then(Option::as_ref))
-                .flatten()
+                .flat_map(|&r| {
+                    let first = self.rule_needles.get(r as usize).and_then(Option::as_ref);
+                    let more = self.rule_more.get(r as usize).into_iter().flatten();
+                    first.into_iter().chain(more).flatten()
+                })
                 .copied()
                 .filter(|id| is_keyword.contains_key(id))
                 .collect();
@@ -314,68 +336,87 @@ impl Prefilter {
     #[inline]
     pub fn admits(&self, r: usize, seen: &[u32], stamp: u32) -> bool {
         match self.rule_needles.get(r) {
-            Some(Some(ids)) => ids
-                .iter()
-                .any(|&i| seen.get(i as usize).is_some_and(|&s| s == stamp)),
+            Some(Some(ids)) => any_seen(ids, seen, stamp) && self.rest_holds(r, seen, stamp),
             _ => true,
         }
     }
+
+    /// Whether every further clause of rule `r` (beyond the one that made it a candidate) holds.
+    #[inline]
+    pub fn rest_holds(&self, r: usize, seen: &[u32], stamp: u32) -> bool {
+        self.rule_more
+            .get(r)
+            .is_none_or(|more| more.iter().all(|ids| any_seen(ids, seen, stamp)))
+    }
 }
 
-/// Picks the stronger of two requirements: the one whose shortest needle is longest, then fewer needles.
-fn best(a: Req, b: Req) -> Req {
+#[inline]
+fn any_seen(ids: &[u32], seen: &[u32], stamp: u32) -> bool {
+    ids.iter()
+        .any(|&i| seen.get(i as usize).is_some_and(|&s| s == stamp))
+}
+
+/// A clause's strength: its shortest needle's length (longer is rarer), then fewer needles.
+fn strength(v: &[Needle]) -> (usize, usize) {
+    (
+        v.iter().map(|s| s.1.len()).min().unwrap_or(0),
+        usize::MAX - v.len(),
+    )
+}
+
+/// Both requirements: their clauses together, the strongest [`MAX_CLAUSES`] kept, strongest first.
+fn and(a: Cnf, b: Cnf) -> Cnf {
     match (a, b) {
         (None, x) | (x, None) => x,
-        (Some(x), Some(y)) => {
-            let score = |v: &Vec<Needle>| {
-                (
-                    v.iter().map(|s| s.1.len()).min().unwrap_or(0),
-                    usize::MAX - v.len(),
-                )
-            };
-            if score(&y) > score(&x) {
-                Some(y)
-            } else {
-                Some(x)
-            }
+        (Some(mut x), Some(y)) => {
+            x.extend(y);
+            x.sort_by(|p, q| strength(q).cmp(&strength(p)).then_with(|| p.cmp(q)));
+            x.dedup();
+            x.truncate(MAX_CLAUSES);
+            Some(x)
         }
     }
 }
 
-fn union(reqs: impl IntoIterator<Item = Req>) -> Req {
+/// Either requirement: one clause, the union of each one's strongest clause (each implies its own).
+fn any_of(reqs: impl IntoIterator<Item = Cnf>) -> Cnf {
     let mut out = Vec::new();
     for r in reqs {
-        out.extend(r?);
+        out.extend(r?.into_iter().next()?);
     }
     if out.is_empty() {
         return None;
     }
     out.sort();
     out.dedup();
-    Some(out)
+    Some(vec![out])
 }
 
-fn rule_req(r: &CompiledRule) -> Req {
+fn clause(r: Req) -> Cnf {
+    r.map(|c| vec![c])
+}
+
+fn rule_req(r: &CompiledRule) -> Cnf {
     expr_req(&r.expr, r)
 }
 
-fn expr_req(e: &Expr, r: &CompiledRule) -> Req {
+fn expr_req(e: &Expr, r: &CompiledRule) -> Cnf {
     match e {
         Expr::Sel(i) => r.sels.get(*i as usize).and_then(sel_req),
         Expr::Not(_) => None,
-        Expr::And(items) => items.iter().map(|x| expr_req(x, r)).fold(None, best),
-        Expr::Or(items) => union(items.iter().map(|x| expr_req(x, r))),
+        Expr::And(items) => items.iter().map(|x| expr_req(x, r)).fold(None, and),
+        Expr::Or(items) => any_of(items.iter().map(|x| expr_req(x, r))),
     }
 }
 
-fn sel_req(s: &CSel) -> Req {
+fn sel_req(s: &CSel) -> Cnf {
     match s {
-        CSel::All(items) => items.iter().map(item_req).fold(None, best),
-        CSel::Any(alts) => union(alts.iter().map(sel_req)),
+        CSel::All(items) => items.iter().map(item_req).fold(None, and),
+        CSel::Any(alts) => any_of(alts.iter().map(sel_req)),
     }
 }
 
-fn item_req(i: &CItem) -> Req {
+fn item_req(i: &CItem) -> Cnf {
     if i.negate {
         return None;
     }
@@ -383,18 +424,18 @@ fn item_req(i: &CItem) -> Req {
         .spec
         .groups
         .iter()
-        .map(|g| union(g.iter().map(|l| leaf_req(i.field, l))));
+        .map(|g| any_of(g.iter().map(|l| leaf_req(i.field, l))));
     match i.linking {
-        Linking::Any => union(groups),
-        Linking::All => groups.fold(None, best),
+        Linking::Any => any_of(groups),
+        Linking::All => groups.fold(None, and),
     }
 }
 
-fn leaf_req(field: Option<u32>, l: &Leaf) -> Req {
+fn leaf_req(field: Option<u32>, l: &Leaf) -> Cnf {
     match l {
         Leaf::Str { pat, .. } => {
             let lit = fold(&pat.longest_literal()?);
-            indexable(&lit).then(|| vec![(field, lit)])
+            indexable(&lit).then(|| vec![vec![(field, lit)]])
         }
         Leaf::Regex {
             pattern,
@@ -409,9 +450,10 @@ fn leaf_req(field: Option<u32>, l: &Leaf) -> Req {
                 .build()
                 .parse(pattern)
                 .ok()?;
+            // Every match starts with a prefix literal and ends with a suffix literal.
             let reqs = [ExtractKind::Prefix, ExtractKind::Suffix]
-                .map(|kind| regex_literals(field, &hir, kind));
-            reqs.into_iter().fold(None, best)
+                .map(|kind| clause(regex_literals(field, &hir, kind)));
+            reqs.into_iter().fold(None, and)
         }
         _ => None,
     }
