@@ -113,13 +113,13 @@ fn a_regex_is_admitted_only_where_its_literal_occurs() {
     let set = set(REGEX_RULE);
     let miss = sysmon_1(r"C:\Windows\System32\cmd.exe", "cmd /c whoami");
     let near = sysmon_1(r"C:\Windows\System32\cmd.exe", "cmd /c ipconfig /all");
-    let hit = sysmon_1(r"C:\Windows\System32\net.exe", "NET   CONFIG workstation");
+    let upper = sysmon_1(r"C:\Windows\System32\net.exe", "NET   CONFIG workstation");
     assert_eq!(set.prefilter_stats(&[miss]), (1, 0, 0));
     // `config` is there but the regex does not match: admitted, evaluated, not matched.
     assert_eq!(set.prefilter_stats(&[near]), (1, 1, 0));
     // The regex is case-sensitive and `NET   CONFIG` does not match it; its folded literal is
     // still found, so the rule is evaluated (the pre-filter over-admits, never under-admits).
-    assert_eq!(set.prefilter_stats(&[hit]), (1, 1, 0));
+    assert_eq!(set.prefilter_stats(&[upper]), (1, 1, 0));
 }
 
 #[test]

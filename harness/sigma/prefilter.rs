@@ -317,14 +317,15 @@ impl Prefilter {
             let Some((a, _)) = self.keyword_sets.get(k as usize) else {
                 continue;
             };
-            // A set another of the event's sets includes is found by that set's scan.
+            // A set another of the event's sets includes is found by that set's scan. Sets are
+            // distinct, so two cannot include each other and skip both; inclusion is transitive, so
+            // the largest of a chain is scanned.
             let covered = sets.iter().any(|&j| {
                 j != k
                     && self
                         .keyword_sets
                         .get(j as usize)
                         .is_some_and(|(_, inc)| inc.contains(&k))
-                // Two equal sets cannot occur (sets are distinct), so no pair skips both.
             });
             if !covered {
                 a.scan(haystack, seen, list, stamp);

@@ -302,12 +302,10 @@ enum Put<'a> {
 
 impl Fields {
     fn with_capacity(n: usize) -> Fields {
-        let mut f = Fields {
+        Fields {
             fields: Vec::with_capacity(n),
-            table: Vec::new(),
-        };
-        f.table = vec![0; (2 * n).next_power_of_two().max(16)];
-        f
+            table: vec![0; (2 * n).next_power_of_two().max(16)],
+        }
     }
 
     /// The table slot of `name`: the one holding it, or the empty one where it would go.
@@ -869,29 +867,30 @@ impl<'de> serde::de::Visitor<'de> for ElementSeed<'_> {
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an element")
     }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        self.scalar(Value::Null)
+    // Scalars convert as `ScalarSeed` converts them (one place for the number rules).
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.scalar(ScalarSeed.visit_unit()?)
     }
-    fn visit_none<E>(self) -> Result<(), E> {
-        self.scalar(Value::Null)
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.scalar(ScalarSeed.visit_none()?)
     }
-    fn visit_bool<E>(self, b: bool) -> Result<(), E> {
-        self.scalar(Value::Bool(b))
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<(), E> {
+        self.scalar(ScalarSeed.visit_bool(b)?)
     }
-    fn visit_i64<E>(self, i: i64) -> Result<(), E> {
-        self.scalar(Value::Int(i))
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<(), E> {
+        self.scalar(ScalarSeed.visit_i64(i)?)
     }
-    fn visit_u64<E>(self, u: u64) -> Result<(), E> {
-        self.scalar(i64::try_from(u).map_or_else(|_| Value::Str(u.to_string()), Value::Int))
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<(), E> {
+        self.scalar(ScalarSeed.visit_u64(u)?)
     }
-    fn visit_f64<E>(self, x: f64) -> Result<(), E> {
-        self.scalar(Value::Float(x))
+    fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<(), E> {
+        self.scalar(ScalarSeed.visit_f64(x)?)
     }
-    fn visit_str<E>(self, s: &str) -> Result<(), E> {
-        self.scalar(Value::Str(s.to_string()))
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+        self.scalar(ScalarSeed.visit_str(s)?)
     }
-    fn visit_string<E>(self, s: String) -> Result<(), E> {
-        self.scalar(Value::Str(s))
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<(), E> {
+        self.scalar(ScalarSeed.visit_string(s)?)
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<(), A::Error> {
         ChildrenSeed {
