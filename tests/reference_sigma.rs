@@ -2,7 +2,8 @@
 //! every SigmaHQ rule loads or is reported with a reason, every SigmaHQ regression case fires its rule
 //! at least `match_count` times, and, with `PURPLECOV_ORACLE` set to the built independent evaluator,
 //! the set of firing rules per regression event agrees with it except for the disagreements listed in
-//! `tests/oracle_disagreements.tsv`, each pinned by a conformance case.
+//! `tests/oracle_disagreements.tsv`, each pinned by a conformance case; likewise on every record of
+//! the real EVTX recordings (`tests/oracle_disagreements_recordings.tsv`).
 
 use purplecov::sigma::{Options, RuleKind, RuleSet, RuleStatus};
 use purplecov::telemetry::{read, Event};
@@ -236,44 +237,29 @@ fn prefilter_changes_no_answer_on_regression_events() {
     }
 }
 
-/// One line of tests/oracle_disagreements.tsv.
+/// One disagreement with the independent evaluator: one line of a disagreements file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Disagreement {
-    /// Regression JSON path relative to `sigma/regression_data/`, with `#N` event index in that file.
+    /// The event: its file (relative to the lane's folder) and `#N`, its index in that file.
     event: String,
     rule_id: String,
     /// `ours` = only purplecov fires, `oracle` = only the oracle fires.
     side: String,
 }
 
-#[test]
-fn firing_rules_agree_with_the_independent_evaluator() {
-    let Some(reference) = reference() else { return };
-    let Some(oracle) = std::env::var_os("PURPLECOV_ORACLE") else {
-        eprintln!("skipped: PURPLECOV_ORACLE not set (the built sigma-oracle binary)");
-        return;
-    };
-    let set = all_rules(&reference);
-    let cases = regression_cases(&reference);
-    let mut files: Vec<PathBuf> = cases.iter().map(|c| c.json.clone()).collect();
-    files.sort();
-    files.dedup();
-    // Our events, with the file and index each came from.
-    let mut events = Vec::new();
-    let mut labels = Vec::new();
-    let reg = reference.join("sigma/regression_data");
-    for f in &files {
-        for (i, e) in read_events(f).into_iter().enumerate() {
-            labels.push(format!("{}#{i}", f.strip_prefix(&reg).unwrap().display()));
-            events.push(e);
-        }
-    }
-    // The oracle's hits, per SigmaHQ folder (it takes one rules folder per run).
-    let mut oracle_hits: BTreeSet<(usize, String)> = BTreeSet::new();
-    for dir in rule_dirs(&reference) {
-        let out = std::process::Command::new(&oracle)
+/// The oracle's hits (event index, rule id) on `inputs`, one run per SigmaHQ rule folder (it takes
+/// one folder per run); it must read `n_events` events, as we do.
+fn oracle_hits(
+    oracle: &std::ffi::OsStr,
+    reference: &Path,
+    inputs: &[PathBuf],
+    n_events: usize,
+) -> BTreeSet<(usize, String)> {
+    let mut hits = BTreeSet::new();
+    for dir in rule_dirs(reference) {
+        let out = std::process::Command::new(oracle)
             .arg(&dir)
-            .args(&files)
+            .args(inputs)
             .output()
             .expect("run sigma-oracle");
         assert!(
@@ -282,22 +268,31 @@ fn firing_rules_agree_with_the_independent_evaluator() {
             String::from_utf8_lossy(&out.stderr)
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let n_events: usize = stderr
+        let read: usize = stderr
             .split_whitespace()
             .find_map(|w| w.strip_prefix("events="))
             .and_then(|n| n.parse().ok())
             .expect("oracle summary");
         assert_eq!(
-            n_events,
-            events.len(),
+            read, n_events,
             "the oracle and purplecov read the same events"
         );
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let (ev, id) = line.split_once('\t').unwrap();
-            oracle_hits.insert((ev.parse().unwrap(), id.to_string()));
+            hits.insert((ev.parse().unwrap(), id.to_string()));
         }
     }
-    // Ours, and what the oracle says about the rules our router lets the event reach.
+    hits
+}
+
+/// Where our firing rules and the oracle's differ, per event, among the rules our router lets the
+/// event reach (the oracle does no logsource routing).
+fn disagreements(
+    set: &RuleSet,
+    events: &[Event],
+    labels: &[String],
+    oracle_hits: &BTreeSet<(usize, String)>,
+) -> BTreeSet<Disagreement> {
     let mut sc = set.scratch();
     let mut found = BTreeSet::new();
     let mut out = Vec::new();
@@ -313,28 +308,34 @@ fn firing_rules_agree_with_the_independent_evaluator() {
             .filter_map(|r| set.rules()[r].meta.id.clone())
             .collect();
         let theirs: BTreeSet<String> = oracle_hits
-            .iter()
-            .filter(|(e, id)| *e == i && routed.contains(id))
+            .range((i, String::new())..(i + 1, String::new()))
+            .filter(|(_, id)| routed.contains(id))
             .map(|(_, id)| id.clone())
             .collect();
-        for id in ours.difference(&theirs) {
-            found.insert(Disagreement {
-                event: labels[i].clone(),
-                rule_id: id.clone(),
-                side: "ours".into(),
-            });
-        }
-        for id in theirs.difference(&ours) {
-            found.insert(Disagreement {
-                event: labels[i].clone(),
-                rule_id: id.clone(),
-                side: "oracle".into(),
-            });
+        for (side, ids) in [
+            ("ours", ours.difference(&theirs)),
+            ("oracle", theirs.difference(&ours)),
+        ] {
+            for id in ids {
+                found.insert(Disagreement {
+                    event: labels[i].clone(),
+                    rule_id: id.clone(),
+                    side: side.into(),
+                });
+            }
         }
     }
-    // The documented list.
+    found
+}
+
+/// Checks `found` against the documented list in `tests/<listing>` (5 tab-separated columns: event,
+/// rule id, side, the conformance case that pins our answer, reason): nothing unexplained, nothing
+/// stale, every named conformance case exists.
+fn assert_listed(found: &BTreeSet<Disagreement>, listing: &str, n_events: usize) {
     let listed_text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oracle_disagreements.tsv"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(listing),
     )
     .unwrap();
     let conformance = conformance_case_names();
@@ -346,11 +347,11 @@ fn firing_rules_agree_with_the_independent_evaluator() {
         let cols: Vec<&str> = line.split('\t').collect();
         assert!(
             cols.len() >= 5,
-            "oracle_disagreements.tsv: 5 tab-separated columns: {line}"
+            "{listing}: 5 tab-separated columns: {line}"
         );
         assert!(
             conformance.contains(cols[3]),
-            "oracle_disagreements.tsv names conformance case '{}', which does not exist",
+            "{listing} names conformance case '{}', which does not exist",
             cols[3]
         );
         listed.insert(Disagreement {
@@ -360,28 +361,110 @@ fn firing_rules_agree_with_the_independent_evaluator() {
         });
     }
     let unexplained: Vec<_> = found.difference(&listed).collect();
-    let stale: Vec<_> = listed.difference(&found).collect();
+    let stale: Vec<_> = listed.difference(found).collect();
     eprintln!(
-        "oracle comparison: {} events, {} disagreements, {} unexplained, {} stale",
-        events.len(),
+        "oracle comparison ({listing}): {n_events} events, {} disagreements, {} unexplained, {} stale",
         found.len(),
         unexplained.len(),
         stale.len()
     );
-    assert!(
-        unexplained.is_empty() && stale.is_empty(),
-        "unexplained disagreements:\n{}\nlisted but no longer seen:\n{}",
-        unexplained
-            .iter()
-            .map(|d| format!("{}\t{}\t{}", d.event, d.rule_id, d.side))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        stale
-            .iter()
+    let show = |ds: &[&Disagreement]| {
+        ds.iter()
             .map(|d| format!("{}\t{}\t{}", d.event, d.rule_id, d.side))
             .collect::<Vec<_>>()
             .join("\n")
+    };
+    assert!(
+        unexplained.is_empty() && stale.is_empty(),
+        "unexplained disagreements:\n{}\nlisted but no longer seen:\n{}",
+        show(&unexplained),
+        show(&stale)
     );
+}
+
+fn oracle_path() -> Option<std::ffi::OsString> {
+    let oracle = std::env::var_os("PURPLECOV_ORACLE");
+    if oracle.is_none() {
+        eprintln!("skipped: PURPLECOV_ORACLE not set (the built sigma-oracle binary)");
+    }
+    oracle
+}
+
+#[test]
+fn firing_rules_agree_with_the_independent_evaluator() {
+    let Some(reference) = reference() else { return };
+    let Some(oracle) = oracle_path() else { return };
+    let set = all_rules(&reference);
+    let cases = regression_cases(&reference);
+    let mut files: Vec<PathBuf> = cases.iter().map(|c| c.json.clone()).collect();
+    files.sort();
+    files.dedup();
+    // Our events, with the file and index each came from.
+    let mut events = Vec::new();
+    let mut labels = Vec::new();
+    let reg = reference.join("sigma/regression_data");
+    for f in &files {
+        for (i, e) in read_events(f).into_iter().enumerate() {
+            labels.push(format!("{}#{i}", f.strip_prefix(&reg).unwrap().display()));
+            events.push(e);
+        }
+    }
+    let hits = oracle_hits(&oracle, &reference, &files, events.len());
+    let found = disagreements(set, &events, &labels, &hits);
+    assert_listed(&found, "oracle_disagreements.tsv", events.len());
+}
+
+/// The same comparison on the real recordings of the reference data: every record of every EVTX
+/// file under `telemetry/`, as the evtx crate writes it in JSON (which both engines read), against
+/// every SigmaHQ rule folder.
+#[test]
+fn firing_rules_on_real_recordings_agree_with_the_independent_evaluator() {
+    let Some(reference) = reference() else { return };
+    let Some(oracle) = oracle_path() else { return };
+    let set = all_rules(&reference);
+    let telemetry = reference.join("telemetry");
+    let mut files = Vec::new();
+    files_named(&telemetry, ".evtx", &mut files);
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("recordings.jsonl");
+    let mut text = String::new();
+    let mut labels = Vec::new();
+    for f in &files {
+        let Ok(parser) = evtx::EvtxParser::from_path(f) else {
+            continue;
+        };
+        let mut parser = parser.with_configuration(
+            evtx::ParserSettings::new()
+                .num_threads(1)
+                .separate_json_attributes(false),
+        );
+        // Records the crate cannot parse are left out of both sides.
+        for (i, rec) in parser.records_json_value().flatten().enumerate() {
+            text.push_str(&serde_json::to_string(&rec.data).unwrap());
+            text.push('\n');
+            labels.push(format!(
+                "{}#{i}",
+                f.strip_prefix(&telemetry).unwrap().display()
+            ));
+        }
+    }
+    std::fs::write(&jsonl, &text).unwrap();
+    let read = read::read_json_text(&text, &jsonl, 0);
+    assert!(read.diagnostics.is_empty(), "{:?}", read.diagnostics);
+    assert_eq!(read.events.len(), labels.len());
+    assert!(
+        labels.len() > 9000,
+        "expected every recording, read {}",
+        labels.len()
+    );
+    let hits = oracle_hits(
+        &oracle,
+        &reference,
+        std::slice::from_ref(&jsonl),
+        labels.len(),
+    );
+    let found = disagreements(set, &read.events, &labels, &hits);
+    assert_listed(&found, "oracle_disagreements_recordings.tsv", labels.len());
 }
 
 fn conformance_case_names() -> BTreeSet<String> {
