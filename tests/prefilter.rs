@@ -145,6 +145,37 @@ detection:
 }
 
 #[test]
+fn a_literal_inside_a_regex_admits_it_where_no_prefix_or_suffix_does() {
+    // SigmaHQ's wsass rule: `.exe` starts every match (common) and digits end it (no literal);
+    // `werfaultsecure.exe` is inside every match. Case-insensitive, so `ſ` for `s` too.
+    let set = set(r#"
+title: wsass
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        CommandLine|re: '(?i)\.exe["'']?\s+[^"]{0,64}werfaultsecure\.exe["'']?\s+\d{2,10}'
+    condition: selection
+"#);
+    let other = sysmon_1(r"C:\x\a.exe", r"a.exe C:\Windows\System32\svchost.exe 1234");
+    let hit = sysmon_1(
+        r"C:\x\w.exe",
+        r"w.exe C:\Windows\System32\WerFaultSecure.exe 1234",
+    );
+    let long_s = sysmon_1(
+        r"C:\x\w.exe",
+        r"w.exe C:\Windows\System32\WerFaultſecure.exe 1234",
+    );
+    let near = sysmon_1(r"C:\x\w.exe", r"w.exe werfaultsecure.exe");
+    assert_eq!(set.prefilter_stats(&[other]), (1, 0, 0));
+    assert_eq!(set.prefilter_stats(&[hit]), (1, 1, 1));
+    assert_eq!(set.prefilter_stats(&[long_s]), (1, 1, 1));
+    // The literal is there, the regex does not match (no process id): admitted, not matched.
+    assert_eq!(set.prefilter_stats(&[near]), (1, 1, 0));
+}
+
+#[test]
 fn a_regex_without_a_required_literal_is_always_evaluated() {
     let set = set(r#"
 title: any backtick obfuscation

@@ -451,12 +451,43 @@ fn leaf_req(field: Option<u32>, l: &Leaf) -> Cnf {
                 .build()
                 .parse(pattern)
                 .ok()?;
-            // Every match starts with a prefix literal and ends with a suffix literal.
-            let reqs = [ExtractKind::Prefix, ExtractKind::Suffix]
-                .map(|kind| clause(regex_literals(field, &hir, kind)));
-            reqs.into_iter().fold(None, and)
+            // Every match starts with a prefix literal and ends with a suffix literal, and holds a
+            // match of each part it cannot do without, which starts with one of that part's
+            // prefix literals (`werfaultsecure\.exe` inside `\.exe\s+[^"]{0,64}werfaultsecure\.exe`).
+            let mut parts = Vec::new();
+            required_parts(&hir, &mut parts);
+            let inner = parts
+                .iter()
+                .map(|part| clause(regex_literals(field, part, ExtractKind::Prefix)));
+            [ExtractKind::Prefix, ExtractKind::Suffix]
+                .map(|kind| clause(regex_literals(field, &hir, kind)))
+                .into_iter()
+                .chain(inner)
+                .fold(None, and)
         }
         _ => None,
+    }
+}
+
+/// Parts of a regex every match contains a match of: each tail of a concatenation (from any of its
+/// items to its end; a case-insensitive word is a run of one-letter classes, so a literal inside it
+/// starts at an item) and, within the items, their own such parts, through groups and repetitions of
+/// at least one.
+fn required_parts(hir: &regex_syntax::hir::Hir, out: &mut Vec<regex_syntax::hir::Hir>) {
+    use regex_syntax::hir::{Hir, HirKind};
+    match hir.kind() {
+        HirKind::Concat(items) => {
+            for (i, item) in items.iter().enumerate().skip(1) {
+                out.push(Hir::concat(items[i..].to_vec()));
+                required_parts(item, out);
+            }
+            if let Some(first) = items.first() {
+                required_parts(first, out);
+            }
+        }
+        HirKind::Capture(c) => required_parts(&c.sub, out),
+        HirKind::Repetition(r) if r.min >= 1 => required_parts(&r.sub, out),
+        _ => {}
     }
 }
 
