@@ -13,6 +13,7 @@ use super::compile::{CItem, CSel, CompiledRule, Expr};
 use super::matcher::fold;
 use super::value::{Leaf, Linking};
 use aho_corasick::AhoCorasick;
+use rayon::prelude::*;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use std::collections::HashMap;
 
@@ -159,25 +160,24 @@ impl Prefilter {
                 }
             }
         }
-        let mut ok = true;
-        let keywords = if keyword_needles.is_empty() {
-            None
-        } else {
-            let a = Automaton::build(keyword_needles.clone());
-            ok &= a.is_some();
-            a
-        };
-        let by_field: Vec<Option<Automaton>> = field_needles
-            .into_iter()
-            .map(|n| {
-                if n.is_empty() {
-                    return None;
-                }
-                let a = Automaton::build(n);
-                ok &= a.is_some();
-                a
-            })
-            .collect();
+        // The automata are independent: built in parallel (the largest take most of the time).
+        let (keywords, by_field): (Option<Option<Automaton>>, Vec<Option<Option<Automaton>>>) =
+            rayon::join(
+                || (!keyword_needles.is_empty()).then(|| Automaton::build(keyword_needles.clone())),
+                || {
+                    field_needles
+                        .into_par_iter()
+                        .map(|n| (!n.is_empty()).then(|| Automaton::build(n)))
+                        .collect()
+                },
+            );
+        // `Some(None)`: needles whose automaton could not be built.
+        let ok = keywords.as_ref().is_none_or(Option::is_some)
+            && by_field
+                .iter()
+                .all(|a| a.as_ref().is_none_or(Option::is_some));
+        let keywords = keywords.flatten();
+        let by_field: Vec<Option<Automaton>> = by_field.into_iter().map(Option::flatten).collect();
         // Without every automaton some needle could never be confirmed: evaluate everything.
         if !ok {
             for r in rule_needles.iter_mut() {
@@ -238,21 +238,25 @@ impl Prefilter {
             };
             source_keywords.push(Some(k as u32));
         }
-        let mut keyword_sets = Vec::with_capacity(sets.len());
-        for (k, set) in sets.iter().enumerate() {
-            let needles = set
-                .iter()
-                .map(|id| (is_keyword[id].to_string(), *id))
-                .collect();
-            let Some(a) = Automaton::build(needles) else {
-                return;
-            };
-            let included = (0..sets.len())
-                .filter(|&j| j != k && sets[j].iter().all(|id| set.binary_search(id).is_ok()))
-                .map(|j| j as u32)
-                .collect();
-            keyword_sets.push((a, included));
-        }
+        let built: Vec<Option<(Automaton, Vec<u32>)>> = sets
+            .par_iter()
+            .enumerate()
+            .map(|(k, set)| {
+                let needles = set
+                    .iter()
+                    .map(|id| (is_keyword[id].to_string(), *id))
+                    .collect();
+                let a = Automaton::build(needles)?;
+                let included = (0..sets.len())
+                    .filter(|&j| j != k && sets[j].iter().all(|id| set.binary_search(id).is_ok()))
+                    .map(|j| j as u32)
+                    .collect();
+                Some((a, included))
+            })
+            .collect();
+        let Some(keyword_sets) = built.into_iter().collect() else {
+            return;
+        };
         self.keyword_sets = keyword_sets;
         self.source_keywords = source_keywords;
     }
