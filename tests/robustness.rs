@@ -509,6 +509,8 @@ fn pathological_regexes_load_and_run_in_bounded_time_or_are_rejected() {
         "((a{100}){100}){100}",
         "[\\s\\S]{65535}",
         "\\w{5000}",
+        // A long case-insensitive word: 20,000 one-letter classes in one concatenation.
+        &format!("(?i){}", "abcdefghij".repeat(2_000)),
     ];
     let long_a = "a".repeat(100_000);
     let events = vec![
@@ -516,7 +518,7 @@ fn pathological_regexes_load_and_run_in_bounded_time_or_are_rejected() {
         event(&[("CommandLine", &format!("{long_a}!"))]),
         event(&[("CommandLine", "aaab")]),
     ];
-    for p in patterns {
+    for p in &patterns {
         let text = format!(
             "title: Regex\nlogsource:\n    product: windows\ndetection:\n    selection:\n        CommandLine|re: '{p}'\n    condition: selection\n"
         );

@@ -473,20 +473,36 @@ fn leaf_req(field: Option<u32>, l: &Leaf) -> Cnf {
     }
 }
 
-/// Parts of a regex every match contains a match of: each tail of a concatenation (from any of its
-/// items to its end; a case-insensitive word is a run of one-letter classes, so a literal inside it
-/// starts at an item) and, within the items, their own such parts, through groups and repetitions of
-/// at least one.
+/// Items of a concatenation a tail keeps: a match of the whole tail starts with a match of its first
+/// items, so a shorter tail gives a valid (weaker) requirement, and literal extraction stops long
+/// before 32 items anyway.
+const TAIL_ITEMS: usize = 32;
+
+/// Most tails taken from one regex: a long literal (a 20,000-letter case-insensitive word is 20,000
+/// items) must not cost time or memory in proportion to its length squared.
+const MAX_TAILS: usize = 256;
+
+/// Parts of a regex every match contains a match of: tails of a concatenation (its items from any
+/// one on, at most [`TAIL_ITEMS`] of them; a case-insensitive word is a run of one-letter classes, so
+/// a literal inside it starts at an item) and, within the items, their own such parts, through groups
+/// and repetitions of at least one. At most [`MAX_TAILS`] parts: fewer parts, fewer requirements,
+/// never a wrong one.
 fn required_parts(hir: &regex_syntax::hir::Hir, out: &mut Vec<regex_syntax::hir::Hir>) {
     use regex_syntax::hir::{Hir, HirKind};
+    if out.len() >= MAX_TAILS {
+        return;
+    }
     match hir.kind() {
         HirKind::Concat(items) => {
-            for (i, item) in items.iter().enumerate().skip(1) {
-                out.push(Hir::concat(items[i..].to_vec()));
+            for (i, item) in items.iter().enumerate() {
+                if out.len() >= MAX_TAILS {
+                    return;
+                }
+                if i > 0 {
+                    let end = items.len().min(i + TAIL_ITEMS);
+                    out.push(Hir::concat(items[i..end].to_vec()));
+                }
                 required_parts(item, out);
-            }
-            if let Some(first) = items.first() {
-                required_parts(first, out);
             }
         }
         HirKind::Capture(c) => required_parts(&c.sub, out),
