@@ -274,3 +274,83 @@ detection:
     assert_eq!(set.prefilter_stats(&[both]), (1, 1, 1));
     assert_eq!(set.prefilter_stats(&[rare_only]), (1, 0, 0));
 }
+
+// The pre-filter's regex literals (prefix, suffix and inside) never skip a rule that matches:
+// random regexes over a small alphabet, with values built from the same pieces so that they match
+// often, evaluated with the pre-filter on and off.
+
+use proptest::prelude::*;
+
+/// Regex pieces: letters with case variants the engine folds (`ſ` for `s`, the Kelvin sign for
+/// `k`), classes, groups, alternations and repetitions.
+fn regex_piece() -> impl Strategy<Value = String> {
+    let leaf = letters_or(
+        "[a-ckKs]{1,6}",
+        &["ſ", "\u{212A}", "\\s", "\\d", ".", "[ab]", "\\\\"],
+    );
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..5).prop_map(|v| v.concat()),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("(?:{a}|{b})")),
+            (
+                inner.clone(),
+                prop_oneof![Just("*"), Just("+"), Just("?"), Just("{2}")]
+            )
+                .prop_map(|(a, q)| format!("(?:{a}){q}")),
+            inner.prop_map(|a| format!("({a})")),
+        ]
+    })
+}
+
+/// A run of letters matching `letters` (a regex), or one of `fixed`.
+fn letters_or(
+    letters: &'static str,
+    fixed: &'static [&'static str],
+) -> impl Strategy<Value = String> {
+    prop_oneof![
+        letters.prop_map(|s: String| s),
+        prop::sample::select(fixed).prop_map(str::to_string),
+    ]
+}
+
+/// Event values: runs of the same letters in both cases, their folding variants, spaces, digits and
+/// backslashes.
+fn value_piece() -> impl Strategy<Value = String> {
+    let piece = letters_or("[a-cA-CkKsS]{1,6}", &["ſ", "\u{212A}", " ", "7", "\\"]);
+    prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+}
+
+proptest! {
+    // 128 cases (each loads two rule sets), or `PROPTEST_CASES` for a longer run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn regex_literals_never_skip_a_matching_rule(
+        pieces in prop::collection::vec(regex_piece(), 1..4),
+        insensitive in any::<bool>(),
+        values in prop::collection::vec(value_piece(), 1..6),
+    ) {
+        let pattern = format!("{}{}", if insensitive { "(?i)" } else { "" }, pieces.concat());
+        let text = format!(
+            "title: r\nlogsource: {{category: process_creation, product: windows}}\ndetection:\n    sel:\n        CommandLine|re: '{}'\n    condition: sel\n",
+            pattern.replace('\'', "''")
+        );
+        let on = RuleSet::from_yaml_str("r.yml", &text, &Options::default());
+        let off = RuleSet::from_yaml_str(
+            "r.yml",
+            &text,
+            &Options { prefilter: false, ..Options::default() },
+        );
+        // Values built around the regex's own letters match it now and then.
+        let events: Vec<Event> = values
+            .iter()
+            .map(|v| sysmon_1(r"C:\x\a.exe", v))
+            .chain(pieces.iter().map(|p| sysmon_1(r"C:\x\a.exe", &p.replace(['(', ')', '?', ':', '|', '*', '+', '{', '}', '[', ']', '.'], ""))))
+            .collect();
+        let hits = |set: &RuleSet| set.evaluate(&events).iter().map(|h| h.event).collect::<Vec<_>>();
+        prop_assert_eq!(hits(&on), hits(&off), "pattern {}", pattern);
+    }
+}
