@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Whole-process comparison with the independent Sigma evaluator (rsigma-eval, ../shared/tools/sigma-oracle):
 # SigmaHQ Windows rules x the SigmaHQ regression events replicated to N events (default 100,000),
-# purplecov at 1 and 2 threads against the oracle (single-threaded), median of RUNS runs each.
-# Prints events/s for both and the ratio. Needs python3, awk and /usr/bin/time.
+# purplecov at 1 and 2 threads against the oracle (single-threaded), RUNS rounds of the three in turn.
+# Prints median wall seconds and events/s of each, and the median of the per-round ratios (oracle time
+# over purplecov time). Needs python3, awk and /usr/bin/time.
 # usage: scripts/bench-vs-oracle.sh [N] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,19 +21,35 @@ ORACLE="$PWD/target/oracle/release/sigma-oracle"
 python3 scripts/make-bench-events.py "$REF" "$WORK/events.jsonl" "$N"
 EVENTS=$(wc -l < "$WORK/events.jsonl")
 
-# median wall seconds of a command over RUNS runs (one warm-up first)
-median() {
-    "$@" > /dev/null 2>&1
-    for _ in $(seq "$RUNS"); do
-        /usr/bin/time -f "%e" "$@" 2>&1 >/dev/null | tail -1
-    done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+# Wall seconds of one run of a command.
+wall() {
+    /usr/bin/time -f "%e" "$@" 2>&1 >/dev/null | tail -1
 }
 
-oracle_s=$(median "$ORACLE" "$RULES" "$WORK/events.jsonl")
-echo "host: $(nproc) cores, $(uname -m); rules: $(find "$RULES" -name '*.yml' | wc -l) SigmaHQ Windows rules; events: $EVENTS"
-printf "%-22s %8s %12s %8s\n" "engine" "wall_s" "events/s" "ratio"
-printf "%-22s %8s %12.0f %8s\n" "oracle (1 thread)" "$oracle_s" "$(awk "BEGIN{print $EVENTS / $oracle_s}")" "1.00"
-for t in 1 2; do
-    s=$(median target/release/purplecov eval --rules "$RULES" --input "$WORK/events.jsonl" --format jsonl --threads "$t")
-    printf "%-22s %8s %12.0f %8.2f\n" "purplecov ($t thread$([ "$t" = 1 ] || echo s))" "$s" "$(awk "BEGIN{print $EVENTS / $s}")" "$(awk "BEGIN{print $oracle_s / $s}")"
+# The median of the numbers on standard input.
+median() {
+    sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+
+P1=(target/release/purplecov eval --rules "$RULES" --input "$WORK/events.jsonl" --format jsonl --threads 1)
+P2=(target/release/purplecov eval --rules "$RULES" --input "$WORK/events.jsonl" --format jsonl --threads 2)
+O=("$ORACLE" "$RULES" "$WORK/events.jsonl")
+
+# One warm-up each, then RUNS rounds, the three commands in turn: a shared machine's speed drifts, so
+# each round's ratio compares runs taken moments apart, and the ratio quoted is the median of those.
+wall "${O[@]}" >/dev/null; wall "${P1[@]}" >/dev/null; wall "${P2[@]}" >/dev/null
+: > "$WORK/rounds"
+for _ in $(seq "$RUNS"); do
+    echo "$(wall "${O[@]}") $(wall "${P1[@]}") $(wall "${P2[@]}")" >> "$WORK/rounds"
 done
+oracle_s=$(awk '{print $1}' "$WORK/rounds" | median)
+p1_s=$(awk '{print $2}' "$WORK/rounds" | median)
+p2_s=$(awk '{print $3}' "$WORK/rounds" | median)
+r1=$(awk '{print $1 / $2}' "$WORK/rounds" | median)
+r2=$(awk '{print $1 / $3}' "$WORK/rounds" | median)
+
+echo "host: $(nproc) cores, $(uname -m); rules: $(find "$RULES" -name '*.yml' | wc -l) SigmaHQ Windows rules; events: $EVENTS; rounds: $RUNS"
+printf "%-22s %8s %12s %14s\n" "engine" "wall_s" "events/s" "ratio (paired)"
+printf "%-22s %8s %12.0f %14s\n" "oracle (1 thread)" "$oracle_s" "$(awk "BEGIN{print $EVENTS / $oracle_s}")" "1.00"
+printf "%-22s %8s %12.0f %14.2f\n" "purplecov (1 thread)" "$p1_s" "$(awk "BEGIN{print $EVENTS / $p1_s}")" "$r1"
+printf "%-22s %8s %12.0f %14.2f\n" "purplecov (2 threads)" "$p2_s" "$(awk "BEGIN{print $EVENTS / $p2_s}")" "$r2"
