@@ -9,6 +9,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
 RUNS="${2:-5}"
+case "$N$RUNS" in
+    *[!0-9]*) echo "usage: $0 [N] [RUNS] (whole numbers; got N='$N' RUNS='$RUNS')" >&2; exit 2 ;;
+esac
+if [ "$N" -lt 1 ] || [ "$RUNS" -lt 1 ]; then
+    echo "$0: N and RUNS must be at least 1 (got N=$N RUNS=$RUNS)" >&2
+    exit 2
+fi
 REF="$(cd "${PURPLECOV_REFERENCE:-../shared/reference}" && pwd)"
 ORACLE_SRC="$REF/../tools/sigma-oracle"
 RULES="$REF/sigma/rules/windows"

@@ -20,16 +20,22 @@ fn set(text: &str) -> RuleSet {
     set
 }
 
-const IMAGE_RULE: &str = r#"
-title: rclone by image
-logsource:
-    category: process_creation
-    product: windows
-detection:
-    selection:
-        Image|endswith: '\rclone.exe'
-    condition: selection
-"#;
+/// A Windows `process_creation` rule whose condition is one selection holding `items` (lines of
+/// its map, as written in YAML).
+fn process_rule(title: &str, items: &[&str]) -> String {
+    let mut text = format!(
+        "title: {title}\nlogsource:\n    category: process_creation\n    product: windows\ndetection:\n    selection:\n"
+    );
+    for item in items {
+        text.push_str(&format!("        {item}\n"));
+    }
+    text.push_str("    condition: selection\n");
+    text
+}
+
+fn image_rule() -> String {
+    process_rule("rclone by image", &[r#"Image|endswith: '\rclone.exe'"#])
+}
 
 fn sysmon_1(image: &str, command_line: &str) -> Event {
     event(&[
@@ -42,7 +48,7 @@ fn sysmon_1(image: &str, command_line: &str) -> Event {
 
 #[test]
 fn a_needle_in_another_field_does_not_admit_the_rule() {
-    let set = set(IMAGE_RULE);
+    let set = set(&image_rule());
     let ev = sysmon_1(
         r"C:\Windows\System32\cmd.exe",
         r"cmd /c C:\tools\rclone.exe copy a b",
@@ -52,7 +58,7 @@ fn a_needle_in_another_field_does_not_admit_the_rule() {
 
 #[test]
 fn a_needle_in_the_rules_field_admits_it() {
-    let set = set(IMAGE_RULE);
+    let set = set(&image_rule());
     let ev = sysmon_1(r"C:\tools\rclone.exe", "rclone.exe copy a b");
     assert_eq!(set.prefilter_stats(&[ev]), (1, 1, 1));
 }
@@ -60,7 +66,7 @@ fn a_needle_in_the_rules_field_admits_it() {
 #[test]
 fn a_needle_in_a_mapped_field_admits_the_rule() {
     // Security 4688 writes NewProcessName; process_creation rules see it as Image.
-    let set = set(IMAGE_RULE);
+    let set = set(&image_rule());
     let ev = event(&[
         ("Channel", "Security"),
         ("EventID", "4688"),
@@ -96,21 +102,17 @@ detection:
     assert_eq!(set.prefilter_stats(&[miss]), (1, 0, 0));
 }
 
-const REGEX_RULE: &str = r#"
-title: net config by regex
-logsource:
-    category: process_creation
-    product: windows
-detection:
-    selection:
-        CommandLine|re: 'net\s+config'
-    condition: selection
-"#;
+fn regex_rule() -> String {
+    process_rule(
+        "net config by regex",
+        &[r#"CommandLine|re: 'net\s+config'"#],
+    )
+}
 
 #[test]
 fn a_regex_is_admitted_only_where_its_literal_occurs() {
     // Every match of `net\s+config` starts with `net` and ends with `config`.
-    let set = set(REGEX_RULE);
+    let set = set(&regex_rule());
     let miss = sysmon_1(r"C:\Windows\System32\cmd.exe", "cmd /c whoami");
     let near = sysmon_1(r"C:\Windows\System32\cmd.exe", "cmd /c ipconfig /all");
     let upper = sysmon_1(r"C:\Windows\System32\net.exe", "NET   CONFIG workstation");
@@ -126,16 +128,10 @@ fn a_regex_is_admitted_only_where_its_literal_occurs() {
 fn a_case_insensitive_regex_keeps_every_case_variant_the_regex_engine_accepts() {
     // `(?i)s` also matches `ſ` (U+017F), whose lowercase is itself, not `s`: the needles must
     // include that variant or the rule would be skipped on an event it matches.
-    let set = set(r#"
-title: password by regex
-logsource:
-    category: process_creation
-    product: windows
-detection:
-    selection:
-        CommandLine|re: '(?i)password='
-    condition: selection
-"#);
+    let set = set(&process_rule(
+        "password by regex",
+        &[r#"CommandLine|re: '(?i)password='"#],
+    ));
     let plain = sysmon_1(r"C:\x\a.exe", "a.exe PASSWORD=x");
     let long_s = sysmon_1(r"C:\x\a.exe", "a.exe PAſSWORD=x");
     let miss = sysmon_1(r"C:\x\a.exe", "a.exe user=x");
@@ -148,16 +144,10 @@ detection:
 fn a_literal_inside_a_regex_admits_it_where_no_prefix_or_suffix_does() {
     // SigmaHQ's wsass rule: `.exe` starts every match (common) and digits end it (no literal);
     // `werfaultsecure.exe` is inside every match. Case-insensitive, so `ſ` for `s` too.
-    let set = set(r#"
-title: wsass
-logsource:
-    category: process_creation
-    product: windows
-detection:
-    selection:
-        CommandLine|re: '(?i)\.exe["'']?\s+[^"]{0,64}werfaultsecure\.exe["'']?\s+\d{2,10}'
-    condition: selection
-"#);
+    let set = set(&process_rule(
+        "wsass",
+        &[r#"CommandLine|re: '(?i)\.exe["'']?\s+[^"]{0,64}werfaultsecure\.exe["'']?\s+\d{2,10}'"#],
+    ));
     let other = sysmon_1(r"C:\x\a.exe", r"a.exe C:\Windows\System32\svchost.exe 1234");
     let hit = sysmon_1(
         r"C:\x\w.exe",
@@ -177,16 +167,10 @@ detection:
 
 #[test]
 fn a_regex_without_a_required_literal_is_always_evaluated() {
-    let set = set(r#"
-title: any backtick obfuscation
-logsource:
-    category: process_creation
-    product: windows
-detection:
-    selection:
-        CommandLine|re: '\w+`\w+'
-    condition: selection
-"#);
+    let set = set(&process_rule(
+        "any backtick obfuscation",
+        &[r#"CommandLine|re: '\w+`\w+'"#],
+    ));
     let ev = sysmon_1(r"C:\x\a.exe", "a.exe plain");
     assert_eq!(set.prefilter_stats(&[ev]), (1, 1, 0));
 }
@@ -194,16 +178,10 @@ detection:
 #[test]
 fn a_single_non_ascii_character_is_a_needle() {
     // Homoglyph rules search for one Cyrillic letter (two bytes in UTF-8).
-    let set = set(r#"
-title: cyrillic a
-logsource:
-    category: process_creation
-    product: windows
-detection:
-    selection:
-        CommandLine|contains: "\u0410"
-    condition: selection
-"#);
+    let set = set(&process_rule(
+        "cyrillic a",
+        &[r#"CommandLine|contains: "\u0410""#],
+    ));
     let hit = sysmon_1(r"C:\x\a.exe", "a.exe p\u{0430}ypal");
     let miss = sysmon_1(r"C:\x\a.exe", "a.exe paypal");
     assert_eq!(set.prefilter_stats(&[hit]), (1, 1, 1));
@@ -256,17 +234,13 @@ detection:
 #[test]
 fn every_field_an_and_needs_is_checked_before_the_rule_is_evaluated() {
     // The first clause (the longest literal) makes the rule a candidate; the other must hold too.
-    let set = set(r#"
-title: system32 tool with a rare flag
-logsource:
-    category: process_creation
-    product: windows
-detection:
-    selection:
-        Image|contains: '\windows\system32\'
-        CommandLine|contains: '-exfil'
-    condition: selection
-"#);
+    let set = set(&process_rule(
+        "system32 tool with a rare flag",
+        &[
+            r#"Image|contains: '\windows\system32\'"#,
+            r#"CommandLine|contains: '-exfil'"#,
+        ],
+    ));
     let common = sysmon_1(r"C:\Windows\System32\cmd.exe", "cmd /c whoami");
     let both = sysmon_1(r"C:\Windows\System32\cmd.exe", "cmd /c tool -exfil");
     let rare_only = sysmon_1(r"C:\tools\tool.exe", "tool -exfil");
@@ -334,10 +308,8 @@ proptest! {
         values in prop::collection::vec(value_piece(), 1..6),
     ) {
         let pattern = format!("{}{}", if insensitive { "(?i)" } else { "" }, pieces.concat());
-        let text = format!(
-            "title: r\nlogsource: {{category: process_creation, product: windows}}\ndetection:\n    sel:\n        CommandLine|re: '{}'\n    condition: sel\n",
-            pattern.replace('\'', "''")
-        );
+        let item = format!("CommandLine|re: '{}'", pattern.replace('\'', "''"));
+        let text = process_rule("random regex", &[&item]);
         let on = RuleSet::from_yaml_str("r.yml", &text, &Options::default());
         let off = RuleSet::from_yaml_str(
             "r.yml",

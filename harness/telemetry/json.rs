@@ -699,15 +699,26 @@ impl<'de> serde::Deserialize<'de> for FastEvent {
     }
 }
 
+/// A seed that is its own visitor: `DeserializeSeed` hands the JSON value, whatever its kind, to the
+/// seed's `Visitor` impl, which gives the same `Value`.
+macro_rules! seed_is_its_visitor {
+    ($seed:ty) => {
+        impl<'de> serde::de::DeserializeSeed<'de> for $seed {
+            type Value = <Self as serde::de::Visitor<'de>>::Value;
+            fn deserialize<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    };
+}
+
 /// The `Event` object: `#attributes`, `System` (an object, required), `EventData`.
 struct EventSeed<'f>(&'f mut Fields);
 
-impl<'de> serde::de::DeserializeSeed<'de> for EventSeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_its_visitor!(EventSeed<'_>);
 
 impl<'de> serde::de::Visitor<'de> for EventSeed<'_> {
     type Value = ();
@@ -743,12 +754,7 @@ impl<'de> serde::de::Visitor<'de> for EventSeed<'_> {
 /// A scalar JSON value as an event value (as [`from_j`] gives it); anything else is not fast.
 struct ScalarSeed;
 
-impl<'de> serde::de::DeserializeSeed<'de> for ScalarSeed {
-    type Value = Value;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_its_visitor!(ScalarSeed);
 
 impl<'de> serde::de::Visitor<'de> for ScalarSeed {
     type Value = Value;
@@ -784,12 +790,7 @@ impl<'de> serde::de::Visitor<'de> for ScalarSeed {
 /// An element's `#attributes`: each attribute (but `xmlns`) as `<name>_<attribute>`; null: none.
 struct AttrSeed<'f, 'n>(&'f mut Fields, &'n str, Put<'static>);
 
-impl<'de> serde::de::DeserializeSeed<'de> for AttrSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_its_visitor!(AttrSeed<'_, '_>);
 
 impl<'de> serde::de::Visitor<'de> for AttrSeed<'_, '_> {
     type Value = ();
@@ -817,12 +818,7 @@ impl<'de> serde::de::Visitor<'de> for AttrSeed<'_, '_> {
 /// from its name), stored as `EventData.<name>` where a `System` field has the name; null: nothing.
 struct EventDataSeed<'f>(&'f mut Fields);
 
-impl<'de> serde::de::DeserializeSeed<'de> for EventDataSeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_its_visitor!(EventDataSeed<'_>);
 
 impl<'de> serde::de::Visitor<'de> for EventDataSeed<'_> {
     type Value = ();
@@ -861,12 +857,7 @@ struct ElementSeed<'f> {
     how: Put<'static>,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for ElementSeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_its_visitor!(ElementSeed<'_>);
 
 impl ElementSeed<'_> {
     fn scalar<E>(self, v: Value) -> Result<(), E> {
